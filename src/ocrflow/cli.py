@@ -1,0 +1,126 @@
+"""Command line: the PaddleX CLI forms with `paddlex` replaced by `ocrflow`.
+
+    ocrflow --pipeline OCR --input general_ocr_002.png --device cpu [--save_path ./output/]
+    ocrflow --get_pipeline_config OCR [--save_path ./my_path]
+    ocrflow --pipeline ./OCR.yaml --input ./images/
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import PIPELINE_NAMES, bundled_yaml
+from .errors import OcrflowError
+
+DET_FLAGS = {
+    "limit_side_len": (int, "detection: limit for the image side (default 960)"),
+    "limit_type": (str, "detection: 'max' (shrink the long side to the limit), 'min' or 'resize_long' (default max)"),
+    "max_side_limit": (int, "detection: hard cap on the resized long side (default 4000)"),
+    "thresh": (float, "detection: pixel probability threshold of the DB map (default 0.3)"),
+    "box_thresh": (float, "detection: minimum mean probability of a box (default 0.6)"),
+    "unclip_ratio": (float, "detection: how far boxes are grown around the text (default 1.5)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="ocrflow",
+        description="General OCR (PP-OCR text detection + recognition) on images, folders, URLs and PDFs.",
+        epilog="Examples:\n"
+        "  ocrflow --pipeline OCR --input general_ocr_002.png --device cpu\n"
+        "  ocrflow --pipeline OCR --input ./scans/ --save_path ./output/\n"
+        "  ocrflow --get_pipeline_config OCR --save_path ./my_path\n"
+        "  ocrflow --pipeline ./my_path/OCR.yaml --input general_ocr_002.png\n"
+        "Settings given here take precedence over the pipeline YAML.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--pipeline", help="pipeline name (OCR) or path to a pipeline YAML")
+    ap.add_argument("--input", help="image, PDF, folder or http(s) URL to read (default: the YAML's Global.input)")
+    ap.add_argument("--device", help="cpu, gpu or gpu:N (default: the YAML's, else cpu); no silent CPU fall-back")
+    ap.add_argument("--save_path", help="folder to write <name>.json and the <name> visualisation into; "
+                    "with --get_pipeline_config, where to write OCR.yaml")
+    ap.add_argument("--get_pipeline_config", metavar="NAME", help="write the pipeline's YAML config and exit")
+    ap.add_argument("--use_hpip", action="store_true", help="high-performance inference (not built yet: exact path)")
+    ap.add_argument("--det_model", help="detection model name, or a local .onnx file / model directory")
+    ap.add_argument("--rec_model", help="recognition model name, or a local .onnx file / model directory")
+    ap.add_argument("--rec_batch_size", type=int, help="text lines per recognition batch (default 6)")
+    ap.add_argument("--cpu_threads", type=int, help="threads per model on CPU (default: all cores)")
+    ap.add_argument("--pdf_render_scale", type=float, help="PDF pixels per point / 72 dpi (default 2.0 = 144 dpi)")
+    for name, (kind, text) in DET_FLAGS.items():
+        ap.add_argument(f"--{name}", type=kind, help=text)
+    ap.add_argument("--quiet", action="store_true", help="do not print the results")
+    ap.add_argument("--version", action="version", version=f"ocrflow {__version__}")
+    return ap
+
+
+def write_pipeline_config(name: str, save_path: str | None, device: str | None) -> Path:
+    if name not in PIPELINE_NAMES:
+        raise OcrflowError(f"unknown pipeline {name!r}; ocrflow has: {', '.join(PIPELINE_NAMES)}")
+    text = bundled_yaml(name)
+    if device:
+        text = re.sub(r"^(\s*(?:det|rec)_device:).*$", rf"\1 {device}", text, flags=re.M)
+    target = Path(save_path or ".")
+    if target.suffix.lower() not in (".yaml", ".yml"):
+        target = target / f"{name}.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    from .config import load
+    from .pipeline import create_pipeline
+
+    settings = {k: getattr(args, k) for k in ("det_model", "rec_model", "rec_batch_size", "cpu_threads",
+                                               "pdf_render_scale", *DET_FLAGS) if getattr(args, k) is not None}
+    conf, _ = load(args.pipeline)
+    source = args.input or conf.input
+    if not source:
+        raise OcrflowError("no --input given and the pipeline YAML has no Global.input")
+    pipeline = create_pipeline(args.pipeline, device=args.device, use_hpip=args.use_hpip, **settings)
+    failures: list[str] = []
+    count = 0
+    for res in pipeline.predict(source, on_error=lambda label, exc: failures.append(str(exc))):
+        count += 1
+        if not args.quiet:
+            res.print()
+        if args.save_path:
+            res.save_all(args.save_path)
+    for message in failures:
+        print(f"ocrflow: skipped {message}", file=sys.stderr)
+    if failures:
+        print(f"ocrflow: {count} result(s), {len(failures)} input(s) could not be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="ocrflow: %(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.get_pipeline_config:
+            target = write_pipeline_config(args.get_pipeline_config, args.save_path, args.device)
+            print(f"The pipeline config has been saved to {target}")
+            return 0
+        if not args.pipeline:
+            build_parser().print_usage(sys.stderr)
+            print("ocrflow: error: --pipeline is required (e.g. --pipeline OCR)", file=sys.stderr)
+            return 2
+        return run_pipeline(args)
+    except OcrflowError as exc:
+        print(f"ocrflow: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Pipeline configuration: the seed's YAML form, its aliases, and validation that names the key."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .det import DetParams
+from .errors import ConfigError
+
+PIPELINE_NAMES = ("OCR",)
+
+# Other spellings PaddleX versions used -> our key.
+ALIASES = {
+    "text_det_model": "det_model",
+    "text_rec_model": "rec_model",
+    "text_rec_batch_size": "rec_batch_size",
+    "batch_size": "rec_batch_size",
+    "text_det_batch_size": "det_batch_size",
+    **{f"{prefix}{k}": k for prefix in ("text_det_", "det_")
+       for k in ("limit_side_len", "limit_type", "max_side_limit", "thresh", "box_thresh", "unclip_ratio")},
+}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    det_model: str = "PP-OCRv4_mobile_det"
+    rec_model: str = "PP-OCRv4_mobile_rec"
+    device: str | None = None  # both models, unless det_device / rec_device say otherwise
+    det_device: str | None = None
+    rec_device: str | None = None
+    rec_batch_size: int = 6
+    det_batch_size: int = 1
+    det: DetParams = field(default_factory=DetParams)
+    cpu_threads: int | None = None
+    use_hpip: bool = False
+    pdf_render_scale: float = 2.0
+    max_pixels: int = 20000 * 20000
+    input: str | None = None  # Global.input: what the CLI reads when --input is not given
+
+
+_DET_KEYS = {f.name for f in dataclasses.fields(DetParams)}
+_TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"det", "input"}
+_TYPES = {"rec_batch_size": int, "det_batch_size": int, "cpu_threads": int, "max_pixels": int,
+          "use_hpip": bool, "pdf_render_scale": (int, float)}
+
+
+def _check_type(key: str, value) -> None:
+    want = _TYPES.get(key)
+    if want is None or value is None:
+        return
+    bad = not isinstance(value, want) or (want is int and isinstance(value, bool))
+    if bad or (want in (int, (int, float)) and value <= 0):
+        raise ConfigError(f"Pipeline.{key} must be a positive {getattr(want, '__name__', 'number')}, got {value!r}")
+
+
+def build(settings: dict, base: PipelineConfig | None = None, where: str = "Pipeline") -> PipelineConfig:
+    """Apply flat settings (YAML `Pipeline:` keys or keyword arguments) over a config."""
+    base = base or PipelineConfig()
+    top, det = {}, {}
+    for raw_key, value in settings.items():
+        key = ALIASES.get(raw_key, raw_key)
+        if key in _DET_KEYS:
+            det[key] = value
+        elif key in _TOP_KEYS:
+            _check_type(key, value)
+            top[key] = value
+        else:
+            known = sorted(_TOP_KEYS | _DET_KEYS | set(ALIASES))
+            raise ConfigError(f"unknown key {where}.{raw_key!r}; known keys: {', '.join(known)}")
+    for key in ("det_model", "rec_model", "device", "det_device", "rec_device"):
+        if key in top and top[key] is not None and not isinstance(top[key], str):
+            raise ConfigError(f"{where}.{key} must be a string, got {top[key]!r}")
+    try:
+        det_params = dataclasses.replace(base.det, **det)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return dataclasses.replace(base, det=det_params, **top)
+
+
+def bundled_yaml(name: str = "OCR") -> str:
+    return resources.files("ocrflow.configs").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def parse_yaml(text: str, source: str) -> tuple[PipelineConfig, dict]:
+    """A pipeline YAML -> (config, extra sections such as Serving)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: a pipeline YAML is a mapping with Global and Pipeline sections")
+    unknown = set(doc) - {"Global", "Pipeline", "Serving"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown section {sorted(unknown)[0]!r}; expected Global, Pipeline, Serving")
+    glob = doc.get("Global") or {}
+    if not isinstance(glob, dict):
+        raise ConfigError(f"{source}: Global must be a mapping")
+    for key in glob:
+        if key not in ("pipeline_name", "input"):
+            raise ConfigError(f"{source}: unknown key Global.{key!r}; known keys: pipeline_name, input")
+    name = glob.get("pipeline_name", "OCR")
+    if name not in PIPELINE_NAMES:
+        raise ConfigError(f"{source}: Global.pipeline_name {name!r} is not supported; ocrflow runs: OCR")
+    pipe = doc.get("Pipeline") or {}
+    if not isinstance(pipe, dict):
+        raise ConfigError(f"{source}: Pipeline must be a mapping")
+    try:
+        config = build(pipe)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if glob.get("input") is not None:
+        config = dataclasses.replace(config, input=str(glob["input"]))
+    return config, {k: v for k, v in doc.items() if k not in ("Global", "Pipeline")}
+
+
+def load(pipeline: str | Path) -> tuple[PipelineConfig, dict]:
+    """A pipeline name ('OCR') or a path to a pipeline YAML -> (config, extra sections)."""
+    text = str(pipeline)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    if text in PIPELINE_NAMES:
+        return parse_yaml(bundled_yaml(text), f"bundled {text}.yaml")
+    if text.endswith((".yaml", ".yml")):
+        raise ConfigError(f"pipeline config file {text!r} does not exist")
+    raise ConfigError(f"unknown pipeline {text!r}: ocrflow has the OCR pipeline, or pass a path to a pipeline YAML")

@@ -1,0 +1,162 @@
+"""Text detection: resize and normalise for the DB model, DB post-processing, reading order.
+
+Pure numpy/OpenCV functions, rule for rule as the PaddleX 3.x OCR pipeline on PP-OCRv4
+(see PIPELINE_FACTS.md sections 1-2): limit 960/max, multiples of 32, ImageNet mean/std on
+the BGR image, DB 0.3/0.6/1.5, fast box score, no dilation, TL-y-then-x order with the
+10 px bubble pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pyclipper
+
+from .errors import ConfigError
+
+LIMIT_TYPES = ("max", "min", "resize_long")
+MIN_SIZE = 3
+# ImageNet numbers applied to BGR channels, as the exported model expects.
+_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_ALPHA = (np.float32(1 / 255) / _STD).astype(np.float32)
+_BETA = (-_MEAN / _STD).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class DetParams:
+    """Detection settings; immutable so per-call overrides never touch shared state."""
+
+    limit_side_len: int = 960
+    limit_type: str = "max"
+    max_side_limit: int = 4000
+    thresh: float = 0.3
+    box_thresh: float = 0.6
+    unclip_ratio: float = 1.5
+    max_candidates: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.limit_type not in LIMIT_TYPES:
+            raise ConfigError(f"limit_type must be one of {LIMIT_TYPES}, got {self.limit_type!r}")
+        for name in ("limit_side_len", "max_side_limit", "max_candidates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("thresh", "box_thresh"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ConfigError(f"{name} must be a number in [0, 1], got {value!r}")
+        value = self.unclip_ratio
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"unclip_ratio must be a positive number, got {value!r}")
+
+
+def resize_shape(h: int, w: int, limit_side_len: int, limit_type: str, max_side_limit: int) -> tuple[int, int]:
+    """Target (h, w) of the detection input: the limit rule, the side cap, then multiples of 32."""
+    if limit_type == "max":
+        ratio = limit_side_len / (h if h > w else w) if max(h, w) > limit_side_len else 1.0
+    elif limit_type == "min":
+        ratio = limit_side_len / (h if h < w else w) if min(h, w) < limit_side_len else 1.0
+    else:  # resize_long
+        ratio = limit_side_len / max(h, w)
+    resize_h, resize_w = int(h * ratio), int(w * ratio)
+    if max(resize_h, resize_w) > max_side_limit:
+        ratio = max_side_limit / max(resize_h, resize_w)
+        resize_h, resize_w = int(resize_h * ratio), int(resize_w * ratio)
+    # Python's round (banker's rounding) is part of the rule.
+    return max(int(round(resize_h / 32) * 32), 32), max(int(round(resize_w / 32) * 32), 32)
+
+
+def preprocess(image: np.ndarray, params: DetParams) -> np.ndarray:
+    """BGR uint8 HxWx3 -> float32 1x3xH'xW' model input."""
+    h, w = image.shape[:2]
+    if h + w < 64:  # tiny images are zero-padded to at least 32x32 first
+        padded = np.zeros((max(32, h), max(32, w), 3), np.uint8)
+        padded[:h, :w] = image
+        image = padded
+        h, w = image.shape[:2]
+    rh, rw = resize_shape(h, w, params.limit_side_len, params.limit_type, params.max_side_limit)
+    resized = cv2.resize(image, (rw, rh)) if (rh, rw) != (h, w) else image
+    x = resized.astype(np.float32)
+    x *= _ALPHA
+    x += _BETA
+    return x.transpose(2, 0, 1)[None].copy()
+
+
+def _mini_box(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """minAreaRect of points as a TL, TR, BR, BL quad (float32) and its short side."""
+    rect = cv2.minAreaRect(points)
+    pts = sorted(list(cv2.boxPoints(rect)), key=lambda p: p[0])
+    left = (pts[0], pts[1]) if pts[1][1] > pts[0][1] else (pts[1], pts[0])
+    right = (pts[2], pts[3]) if pts[3][1] > pts[2][1] else (pts[3], pts[2])
+    quad = np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
+    return quad, min(rect[1])
+
+
+def _box_score_fast(pred: np.ndarray, quad: np.ndarray) -> float:
+    """Mean probability inside the quad, over its clipped bounding box."""
+    h, w = pred.shape
+    xmin = min(max(math.floor(float(quad[:, 0].min())), 0), w - 1)
+    xmax = min(max(math.ceil(float(quad[:, 0].max())), 0), w - 1)
+    ymin = min(max(math.floor(float(quad[:, 1].min())), 0), h - 1)
+    ymax = min(max(math.ceil(float(quad[:, 1].max())), 0), h - 1)
+    mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
+    shifted = quad - np.array([xmin, ymin], dtype=np.float32)
+    cv2.fillPoly(mask, shifted.reshape(1, -1, 2).astype(np.int32), 1)
+    return cv2.mean(pred[ymin : ymax + 1, xmin : xmax + 1], mask)[0]
+
+
+def _unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
+    """Grow the quad by area * ratio / perimeter (pyclipper round offset); None if it splits."""
+    distance = cv2.contourArea(quad) * ratio / cv2.arcLength(quad, True)
+    offset = pyclipper.PyclipperOffset()
+    offset.AddPath(quad, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    expanded = offset.Execute(distance)
+    if len(expanded) != 1:
+        return None
+    return np.array(expanded[0], dtype=np.int32).reshape(-1, 1, 2)
+
+
+def postprocess(pred: np.ndarray, src_h: int, src_w: int, params: DetParams) -> tuple[np.ndarray, list[float]]:
+    """DB probability map (H'xW') -> quads in source pixels (N x 4 x 2 int32) and their scores."""
+    bitmap = (pred > params.thresh).astype(np.uint8) * 255
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    height, width = pred.shape
+    boxes, scores = [], []
+    for contour in contours[: params.max_candidates]:
+        quad, short_side = _mini_box(contour)
+        if short_side < MIN_SIZE:
+            continue
+        score = _box_score_fast(pred, quad)
+        if params.box_thresh > score:
+            continue
+        expanded = _unclip(quad, params.unclip_ratio)
+        if expanded is None:
+            continue
+        quad, short_side = _mini_box(expanded)
+        if short_side < MIN_SIZE + 2:
+            continue
+        # scaled in float64, rounded half to even, as PaddleX computes it
+        xs = np.clip(np.round(quad[:, 0].astype(np.float64) * (src_w / width)), 0, src_w)
+        ys = np.clip(np.round(quad[:, 1].astype(np.float64) * (src_h / height)), 0, src_h)
+        boxes.append(np.stack([xs, ys], axis=1))
+        scores.append(float(score))
+    if not boxes:
+        return np.zeros((0, 4, 2), dtype=np.int32), []
+    return np.array(boxes).astype(np.int32), scores
+
+
+def sort_boxes(boxes: np.ndarray, scores: list[float]) -> tuple[np.ndarray, list[float]]:
+    """Reading order: top-left y then x, then swap neighbours on one line (|dy| < 10) left to right."""
+    order = sorted(range(len(boxes)), key=lambda i: (int(boxes[i][0][1]), int(boxes[i][0][0])))
+    for i in range(len(order) - 1):
+        for j in range(i, -1, -1):
+            a, b = boxes[order[j]][0], boxes[order[j + 1]][0]
+            if abs(int(b[1]) - int(a[1])) < 10 and int(b[0]) < int(a[0]):
+                order[j], order[j + 1] = order[j + 1], order[j]
+            else:
+                break
+    return boxes[order].reshape(-1, 4, 2), [scores[i] for i in order]

@@ -1,0 +1,251 @@
+"""Everything a user can pass to `predict` -> a stream of pages (BGR uint8 arrays).
+
+Accepted: numpy arrays (BGR; gray and BGRA converted), PIL images, bytes, file paths, http(s)
+URLs, folders (recursive, sorted), dicts {"img": ...}, lists of any of these, and PDFs (one page
+at a time). Files are decoded by content, not by extension.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+FOLDER_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pdf"}
+PDF_RENDER_SCALE = 2.0  # pixels per PDF point / 72 dpi: 2.0 = 144 dpi, PaddleX's zoom
+MAX_PIXELS = 20000 * 20000
+URL_TIMEOUT = 30.0
+URL_MAX_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    pdf_render_scale: float = PDF_RENDER_SCALE
+    max_pixels: int = MAX_PIXELS
+    url_timeout: float = URL_TIMEOUT
+    url_max_bytes: int = URL_MAX_BYTES
+
+
+@dataclass
+class Page:
+    """One image to read: where it came from and its pixels."""
+
+    input_path: str | None
+    page_index: int | None
+    image: np.ndarray
+    name: str  # file-name stem for saved outputs
+    suffix: str = ".png"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One item of the input before it is read: a path, URL, array or bytes."""
+
+    kind: str  # "path", "url", "array", "bytes"
+    value: object
+    label: str  # what error messages call it
+
+
+def is_url(text: str) -> bool:
+    parts = urllib.parse.urlparse(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def expand(x, _counter: list[int] | None = None) -> Iterator[Source]:
+    """Flatten the input into sources; folders are walked recursively in sorted order."""
+    counter = _counter if _counter is not None else [0]
+    if isinstance(x, dict):
+        if set(x) != {"img"}:
+            raise InputError(f"a dict input must have exactly the key 'img', got keys {sorted(map(str, x))}")
+        yield from expand(x["img"], counter)
+    elif isinstance(x, (list, tuple)):
+        for item in x:
+            yield from expand(item, counter)
+    elif isinstance(x, np.ndarray):
+        counter[0] += 1
+        yield Source("array", x, f"array #{counter[0]}")
+    elif isinstance(x, (bytes, bytearray, memoryview)):
+        counter[0] += 1
+        yield Source("bytes", bytes(x), f"bytes #{counter[0]}")
+    elif isinstance(x, (str, os.PathLike)):
+        text = os.fspath(x)
+        if isinstance(x, str) and is_url(text):
+            yield Source("url", text, text)
+            return
+        path = Path(text).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES)
+            for p in files:
+                yield Source("path", p, str(p))
+        else:
+            yield Source("path", path, text)
+    elif type(x).__module__.startswith("PIL."):
+        counter[0] += 1
+        yield Source("array", np.asarray(x.convert("RGB"))[:, :, ::-1], f"PIL image #{counter[0]}")
+    else:
+        raise InputError(
+            f"cannot read an input of type {type(x).__name__}: pass a path, URL, numpy array, dict or list"
+        )
+
+
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    """Any 2-D or 3-D image array -> BGR uint8 HxWx3 (gray and BGRA converted, 16-bit scaled)."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+        shape = getattr(image, "shape", None)
+        raise InputError(f"an image array must be HxW or HxWxC with pixels, got shape {shape}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] not in (3, 4):
+        raise InputError(f"an image array needs 1, 3 or 4 channels, got {image.shape[2]}")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    elif np.issubdtype(image.dtype, np.floating):
+        scale = 255.0 if float(np.nanmax(image)) <= 1.0 else 1.0
+        image = np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InputError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        alpha = image[:, :, 3:4].astype(np.float32) / 255
+        if alpha.min() < 1:  # composite transparent pixels over white, as a viewer shows them
+            return (image[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+        return np.ascontiguousarray(image[:, :, :3])
+    return image
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header, without decoding the pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Exception:
+        return None
+
+
+def decode_image(data: bytes, label: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Encoded image bytes -> BGR uint8, by content."""
+    size = _image_size(data)
+    if size and size[0] * size[1] > max_pixels:
+        raise InputError(
+            f"{label}: image is {size[0]}x{size[1]} = {size[0] * size[1]} pixels, above the limit of "
+            f"{max_pixels} (raise max_pixels to read it)"
+        )
+    buf = np.frombuffer(data, np.uint8)
+    # JPEGs through IMREAD_COLOR so the EXIF orientation is applied, as PaddleX's reader does.
+    flags = cv2.IMREAD_COLOR if data[:2] == b"\xff\xd8" else cv2.IMREAD_UNCHANGED
+    try:
+        image = cv2.imdecode(buf, flags)
+    except cv2.error:
+        image = None
+    if image is None:
+        image = _decode_with_pillow(data)
+    if image is None:
+        head = data[:16]
+        raise InputError(f"{label}: not a readable image or PDF (first bytes {head!r})")
+    return to_bgr(image)
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    """Formats OpenCV does not read (GIF, some TIFFs): first frame, as BGR."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))[:, :, ::-1].copy()
+    except Exception:
+        return None
+
+
+def is_pdf(data: bytes) -> bool:
+    return b"%PDF-" in data[:1024]
+
+
+def pdf_pages(data: bytes, label: str, scale: float, max_pixels: int = MAX_PIXELS) -> Iterator[np.ndarray]:
+    """Render a PDF page by page to BGR arrays at `scale` x 72 dpi."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        reason = "encrypted (password protected)" if "password" in str(exc).lower() else f"broken ({exc})"
+        raise InputError(f"{label}: PDF cannot be opened: {reason}") from None
+    try:
+        if len(pdf) == 0:
+            raise InputError(f"{label}: PDF has no pages")
+        for index in range(len(pdf)):
+            page = pdf[index]
+            w, h = page.get_size()
+            if w * scale * h * scale > max_pixels:
+                raise InputError(f"{label}: page {index} renders above {max_pixels} pixels at scale {scale}")
+            bitmap = page.render(scale=scale)
+            yield np.array(bitmap.to_numpy()[:, :, :3])  # pdfium renders BGR(x) by default
+            page.close()
+    finally:
+        pdf.close()
+
+
+def _fetch_url(url: str, opts: ReadOptions) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "ocrflow"})
+    try:
+        with urllib.request.urlopen(request, timeout=opts.url_timeout) as resp:
+            data = resp.read(opts.url_max_bytes + 1)
+    except urllib.error.HTTPError as exc:
+        raise InputError(f"{url}: the server answered HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise InputError(f"{url}: could not fetch ({reason})") from None
+    if len(data) > opts.url_max_bytes:
+        raise InputError(f"{url}: larger than the {opts.url_max_bytes} byte limit")
+    return data
+
+
+def _name_of(text: str) -> tuple[str, str]:
+    path = Path(urllib.parse.urlparse(text).path if is_url(text) else text)
+    return (path.stem or "input"), (path.suffix.lower() or ".png")
+
+
+def read(source: Source, opts: ReadOptions = ReadOptions()) -> Iterator[Page]:
+    """One source -> its pages. Raises InputError naming the source when it cannot be read."""
+    if source.kind == "array":
+        yield Page(None, None, to_bgr(source.value), "ndarray", ".png")
+        return
+    if source.kind == "path":
+        path = source.value
+        if not path.exists():
+            raise InputError(f"{source.label}: no such file or folder")
+        if not path.is_file():
+            raise InputError(f"{source.label}: not a file")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{source.label}: cannot be read ({exc.strerror})") from None
+    elif source.kind == "url":
+        data = _fetch_url(source.value, opts)
+    else:
+        data = source.value
+    if not data:
+        raise InputError(f"{source.label}: the file is empty")
+    input_path = None if source.kind == "bytes" else source.label
+    stem, suffix = _name_of(source.label) if input_path else ("bytes", ".png")
+    if is_pdf(data):
+        for index, image in enumerate(pdf_pages(data, source.label, opts.pdf_render_scale, opts.max_pixels)):
+            yield Page(input_path, index, image, f"{stem}_{index}", ".png")
+        return
+    if suffix not in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
+        suffix = ".png"
+    yield Page(input_path, None, decode_image(data, source.label, opts.max_pixels), stem, suffix)

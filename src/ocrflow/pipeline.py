@@ -1,0 +1,163 @@
+"""OCRPipeline: detection -> crop -> recognition over every input a user can pass."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from . import config as cfg
+from . import det, rec
+from .crop import crop_box
+from .engine import OrtModel, parse_device
+from .errors import ConfigError, InputError, ModelError
+from .inputs import Page, ReadOptions, expand, read
+from .models import resolve
+from .result import OCRResult
+
+log = logging.getLogger("ocrflow")
+
+OnError = str | Callable[[str, Exception], None] | None
+
+
+class OCRPipeline:
+    """The General OCR pipeline. `predict` is a generator, safe to call from several threads."""
+
+    def __init__(self, config: cfg.PipelineConfig | None = None):
+        self.config = config = config or cfg.PipelineConfig()
+        if config.det_batch_size != 1:
+            log.warning("det_batch_size=%s ignored: detection runs one image at a time", config.det_batch_size)
+        det_device = parse_device(config.det_device or config.device)
+        rec_device = parse_device(config.rec_device or config.device)
+        det_files = resolve(config.det_model, "det")
+        rec_files = resolve(config.rec_model, "rec")
+        self.det_model = OrtModel(det_files.onnx, det_device, threads=config.cpu_threads)
+        self.rec_model = OrtModel(rec_files.onnx, rec_device, threads=config.cpu_threads)
+        chars = rec_files.chars
+        if chars is None and "character" in self.rec_model.metadata:
+            chars = tuple(self.rec_model.metadata["character"].splitlines())
+        if not chars:
+            raise ModelError(
+                f"recognition model {config.rec_model!r} carries no dictionary: put inference.yml "
+                "(PostProcess.character_dict) or dict.txt beside the .onnx file"
+            )
+        try:
+            self.char_table = rec.char_table(list(chars), self._num_classes())
+        except ValueError as exc:
+            raise ModelError(f"recognition model {config.rec_model!r}: {exc}") from None
+
+    def _num_classes(self) -> int:
+        last = self.rec_model.output_shape[-1]
+        if isinstance(last, int) and last > 0:
+            return last
+        probe = np.zeros((1, 3, rec.REC_HEIGHT, rec.REC_WIDTH), np.float32)
+        return int(self.rec_model.run(probe).shape[-1])
+
+    # -- settings ---------------------------------------------------------------------------
+    def _call_settings(self, overrides: dict) -> tuple[det.DetParams, int]:
+        if not overrides:
+            return self.config.det, self.config.rec_batch_size
+        allowed = {f.name for f in dataclasses.fields(det.DetParams)} | {"rec_batch_size"}
+        flat = {}
+        for key, value in overrides.items():
+            name = cfg.ALIASES.get(key, key)
+            if name not in allowed:
+                raise ConfigError(f"unknown predict() argument {key!r}; allowed: {', '.join(sorted(allowed))}")
+            if value is not None:
+                flat[name] = value
+        conf = cfg.build(flat, self.config, where="predict()")
+        return conf.det, conf.rec_batch_size
+
+    # -- stages -----------------------------------------------------------------------------
+    def detect(self, image: np.ndarray, params: det.DetParams) -> tuple[np.ndarray, list[float]]:
+        """Boxes (N x 4 x 2, reading order) and their scores for one BGR image."""
+        h, w = image.shape[:2]
+        x = det.preprocess(image, params)
+        prob = self.det_model.run(x)[0, 0]
+        boxes, scores = det.postprocess(prob, h, w, params)
+        return det.sort_boxes(boxes, scores)
+
+    def recognize(self, crops: list[np.ndarray], batch_size: int = 6) -> list[tuple[str, float]]:
+        """(text, score) for each crop, in the order given."""
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for batch in rec.batch_plan(crops, batch_size):
+            x = rec.pad_batch([rec.resize_norm(crops[i]) for i in batch])
+            for i, decoded in zip(batch, rec.ctc_decode(self.rec_model.run(x), self.char_table)):
+                out[i] = decoded
+        return out
+
+    def ocr(self, image: np.ndarray, params: det.DetParams | None = None, rec_batch_size: int | None = None) -> dict:
+        """One BGR image -> dt_polys, dt_scores, rec_text, rec_score."""
+        params = params or self.config.det
+        boxes, scores = self.detect(image, params)
+        crops = [crop_box(image, box) for box in boxes]
+        texts = self.recognize(crops, rec_batch_size or self.config.rec_batch_size)
+        return {
+            "dt_polys": boxes,
+            "dt_scores": scores,
+            "rec_text": [t for t, _ in texts],
+            "rec_score": [s for _, s in texts],
+        }
+
+    # -- public API -------------------------------------------------------------------------
+    def pages(self, x) -> Iterator[tuple[str, Page | Exception]]:
+        """(label, page or the InputError that stopped that source) for every page of the input."""
+        opts = ReadOptions(pdf_render_scale=self.config.pdf_render_scale, max_pixels=self.config.max_pixels)
+        for source in expand(x):
+            try:
+                for page in read(source, opts):
+                    yield source.label, page
+            except InputError as exc:
+                yield source.label, exc
+
+    def predict(self, x, on_error: OnError = None, **overrides) -> Iterator[OCRResult]:
+        """OCR every image / PDF page of x, yielding one OCRResult each.
+
+        x: a numpy array, path, URL, folder, {"img": ...} dict, bytes, or a list of these.
+        overrides: limit_side_len, limit_type, max_side_limit, thresh, box_thresh, unclip_ratio,
+        rec_batch_size, for this call only.
+        on_error: what to do with an input that cannot be read: "raise", "skip" (log a warning and
+        go on), or a function(label, error). Default: raise for a single input, skip in a batch.
+        """
+        params, batch_size = self._call_settings(overrides)
+        if on_error not in (None, "raise", "skip") and not callable(on_error):
+            raise ConfigError(f"on_error must be 'raise', 'skip' or a function, got {on_error!r}")
+        many = not isinstance(x, (np.ndarray, bytes)) and (
+            isinstance(x, (list, tuple)) or len(list(expand(x))) != 1
+        )
+        policy = on_error or ("skip" if many else "raise")
+        for label, item in self.pages(x):
+            if isinstance(item, Exception):
+                if policy == "raise":
+                    raise item
+                if callable(policy):
+                    policy(label, item)
+                else:
+                    log.warning("skipped %s", item)
+                continue
+            data = self.ocr(item.image, params, batch_size)
+            data.update(input_path=item.input_path, page_index=item.page_index)
+            yield OCRResult(data, image=item.image, name=item.name, suffix=item.suffix)
+
+    __call__ = predict
+
+
+def create_pipeline(
+    pipeline: str = "OCR", device: str | None = None, use_hpip: bool = False, **settings
+) -> OCRPipeline:
+    """Build the OCR pipeline from its name ('OCR') or a pipeline YAML path.
+
+    device ('cpu', 'gpu', 'gpu:N') overrides the YAML's devices; further keyword settings
+    (det_model, rec_model, rec_batch_size, limit_side_len, ...) override the YAML's Pipeline keys.
+    """
+    conf, _ = cfg.load(pipeline)
+    if device is not None:
+        settings.update(device=device, det_device=None, rec_device=None)
+    if use_hpip:
+        settings["use_hpip"] = True
+    conf = cfg.build(settings, conf, where="create_pipeline()")
+    if conf.use_hpip:
+        log.warning("use_hpip: the high-performance backends are not built yet; running the exact path")
+    return OCRPipeline(conf)

@@ -1,0 +1,83 @@
+"""Text recognition: per-crop resize and normalise, batching plan, CTC greedy decode.
+
+Rule for rule as the PaddleX 3.x pipeline (PIPELINE_FACTS.md sections 4-5): height 48; each crop
+resized by its own ratio to min(ceil(48*w/h), int(48*max(320/48, w/h))) and right-padded with
+zeros to the widest in its batch; crops sorted by w/h (stable) and cut into batches; CTC with blank
+0 and the score = mean of the kept max-probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+REC_HEIGHT = 48
+REC_WIDTH = 320
+MAX_WIDTH = 3200  # wider crops are squashed to this width
+
+
+def resize_norm(crop: np.ndarray, height: int = REC_HEIGHT, base_width: int = REC_WIDTH) -> np.ndarray:
+    """BGR crop -> float32 3 x height x W in [-1, 1], W = int(height * max(base ratio, w/h))."""
+    h, w = crop.shape[:2]
+    ratio = w / h
+    width = int(height * max(base_width / height, ratio))
+    if width > MAX_WIDTH:
+        resized, resized_w, width = cv2.resize(crop, (MAX_WIDTH, height)), MAX_WIDTH, MAX_WIDTH
+    else:
+        resized_w = min(int(math.ceil(height * ratio)), width)
+        resized = cv2.resize(crop, (resized_w, height))
+    x = resized.astype(np.float32).transpose(2, 0, 1) / 255
+    x -= 0.5
+    x /= 0.5
+    out = np.zeros((3, height, width), dtype=np.float32)
+    out[:, :, :resized_w] = x
+    return out
+
+
+def batch_plan(crops: list[np.ndarray], batch_size: int) -> list[list[int]]:
+    """Indices of the crops, sorted by aspect ratio (stable), cut into batches."""
+    order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pad_batch(items: list[np.ndarray]) -> np.ndarray:
+    """Stack 3 x H x W_i arrays into N x 3 x H x max(W_i), zero-padded on the right."""
+    width = max(x.shape[2] for x in items)
+    out = np.zeros((len(items), *items[0].shape[:2], width), dtype=np.float32)
+    for k, x in enumerate(items):
+        out[k, :, :, : x.shape[2]] = x
+    return out
+
+
+def char_table(chars: list[str], num_classes: int) -> list[str]:
+    """Index -> character for a model with num_classes outputs.
+
+    A PaddleOCR dictionary lists the characters only: blank goes first and a space last. A list
+    that already has num_classes entries (e.g. PP-OCRv5's keys file) is used as it is.
+    """
+    if len(chars) == num_classes:
+        return list(chars)
+    if len(chars) + 2 == num_classes:
+        return ["blank", *chars, " "]
+    if len(chars) + 1 == num_classes:
+        return ["blank", *chars]
+    raise ValueError(
+        f"the dictionary has {len(chars)} characters but the model predicts {num_classes} classes"
+    )
+
+
+def ctc_decode(probs: np.ndarray, table: list[str]) -> list[tuple[str, float]]:
+    """Greedy CTC over N x T x C probabilities: collapse repeats, drop blank (0)."""
+    idx = probs.argmax(axis=2)
+    best = probs.max(axis=2)
+    results = []
+    for seq, conf in zip(idx, best):
+        keep = np.ones(len(seq), dtype=bool)
+        keep[1:] = seq[1:] != seq[:-1]
+        keep &= seq != 0
+        text = "".join(table[i] for i in seq[keep])
+        score = float(np.mean(conf[keep])) if keep.any() else 0.0
+        results.append((text, score))
+    return results
