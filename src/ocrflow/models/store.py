@@ -172,8 +172,7 @@ def _local(path: Path) -> ModelFiles:
     if path.is_file():
         if path.suffix.lower() != ".onnx":
             raise ModelError(f"model file {path} is not an .onnx file")
-        beside = (path.parent / "inference.yml").is_file()
-        return ModelFiles(path.stem, path, _dir_chars(path.parent) if beside else None)
+        return ModelFiles(path.stem, path, _dir_chars(path.parent))
     onnx = path / "inference.onnx"
     if not onnx.is_file():
         candidates = sorted(path.glob("*.onnx"))
