@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from ocrflow import ModelError
-from ocrflow.models import MODELS, home, resolve
-from ocrflow.models import store
+from ocrflow.models import MODELS, home, resolve, store
 
 DET = MODELS["PP-OCRv4_mobile_det"]
 WHEEL = DET.sources[0].wheel
@@ -120,9 +119,9 @@ def test_server_models_are_known_but_need_the_archive_converter():
 
 
 def test_pipeline_with_local_model_dir_matches_named_model(pipeline, cached_files, tmp_path):
-    from ocrflow import create_pipeline
-
     from conftest import DEMO
+
+    from ocrflow import create_pipeline
 
     folder = tmp_path / "det"
     folder.mkdir()

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Settings given here take precedence over the pipeline YAML.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    ap.epilog += "\n\nSub-commands (ocrflow VERB --help):\n" + "\n".join(
+        f"  {verb:14} {text}" for verb, (_, text) in VERBS.items()
+    )
     ap.add_argument("--pipeline", help="pipeline name (OCR) or path to a pipeline YAML")
     ap.add_argument("--input", help="image, PDF, folder or http(s) URL to read (default: the YAML's Global.input)")
     ap.add_argument("--device", help="cpu, gpu or gpu:N (default: the YAML's, else cpu); no silent CPU fall-back")
@@ -82,6 +85,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     source = args.input or conf.input
     if not source:
         raise OcrflowError("no --input given and the pipeline YAML has no Global.input")
+    if args.save_path and Path(args.save_path).exists() and not Path(args.save_path).is_dir():
+        raise OcrflowError(f"--save_path {args.save_path} is a file: give a folder to write the results into")
     pipeline = create_pipeline(args.pipeline, device=args.device, use_hpip=args.use_hpip, **settings)
     failures: list[str] = []
     count = 0
@@ -99,8 +104,40 @@ def run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+# Sub-commands, each in its own module with its own parser: `ocrflow VERB --help`.
+VERBS = {
+    "serve": ("ocrflow.serving.cli", "run the HTTP service (PaddleX basic-serving API) and web demo"),
+    "eval": ("ocrflow.eval.cli", "measure detection / recognition / end-to-end accuracy on labelled data"),
+    "check_dataset": ("ocrflow.eval.check", "validate a labelled dataset (files, polygons, characters)"),
+    "models": ("ocrflow.models.cli", "list, inspect, fetch and remove models"),
+    "train": ("ocrflow.train.cli", "fine-tune detection or recognition models"),
+    "bench": ("ocrflow.bench", "measure speed on a folder of images"),
+}
+
+
+def run_verb(verb: str, argv: list[str]) -> int:
+    import importlib
+
+    module_name, _ = VERBS[verb]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("ocrflow"):
+            print(f"ocrflow: error: '{verb}' is not available in this version", file=sys.stderr)
+            return 2
+        print(f"ocrflow: error: '{verb}' needs the package {exc.name!r}: "
+              f"pip install 'ocrflow[{verb}]'", file=sys.stderr)
+        return 2
+    return module.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="ocrflow: %(levelname)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in VERBS:
+        return run_verb(argv[0], argv[1:])
+    if "--serve" in argv:  # PaddleX's form: ocrflow --serve --pipeline OCR [--host --port --device]
+        return run_verb("serve", [a for a in argv if a != "--serve"])
     args = build_parser().parse_args(argv)
     try:
         if args.get_pipeline_config:
@@ -120,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a --save_path that cannot be written, a full disk, ...
+        print(f"ocrflow: error: cannot write the results: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def build(settings: dict, base: PipelineConfig | None = None, where: str = "Pipe
             top[key] = value
         else:
             known = sorted(_TOP_KEYS | _DET_KEYS | set(ALIASES))
-            raise ConfigError(f"unknown key {where}.{raw_key!r}; known keys: {', '.join(known)}")
+            raise ConfigError(f"unknown key {where}.{raw_key}; known keys: {', '.join(known)}")
     for key in ("det_model", "rec_model", "device", "det_device", "rec_device"):
         if key in top and top[key] is not None and not isinstance(top[key], str):
             raise ConfigError(f"{where}.{key} must be a string, got {top[key]!r}")
@@ -102,7 +102,7 @@ def parse_yaml(text: str, source: str) -> tuple[PipelineConfig, dict]:
         raise ConfigError(f"{source}: Global must be a mapping")
     for key in glob:
         if key not in ("pipeline_name", "input"):
-            raise ConfigError(f"{source}: unknown key Global.{key!r}; known keys: pipeline_name, input")
+            raise ConfigError(f"{source}: unknown key Global.{key}; known keys: pipeline_name, input")
     name = glob.get("pipeline_name", "OCR")
     if name not in PIPELINE_NAMES:
         raise ConfigError(f"{source}: Global.pipeline_name {name!r} is not supported; ocrflow runs: OCR")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -91,7 +92,10 @@ def expand(x, _counter: list[int] | None = None) -> Iterator[Source]:
             yield Source("path", path, text)
     elif type(x).__module__.startswith("PIL."):
         counter[0] += 1
-        yield Source("array", np.asarray(x.convert("RGB"))[:, :, ::-1], f"PIL image #{counter[0]}")
+        # transparent images keep their alpha, composited over white like an RGBA file or array
+        alpha = x.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in x.info
+        pixels = np.asarray(x.convert("RGBA" if alpha else "RGB"))
+        yield Source("array", pixels[:, :, [2, 1, 0, 3] if alpha else [2, 1, 0]], f"PIL image #{counter[0]}")
     else:
         raise InputError(
             f"cannot read an input of type {type(x).__name__}: pass a path, URL, numpy array, dict or list"
@@ -126,13 +130,17 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header, without decoding the pixels."""
+def _image_size(data: bytes) -> tuple[int, str] | None:
+    """(pixel count, how to say it) from the header, without decoding the pixels."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return im.size
+            w, h = im.size
+            return w * h, f"{w}x{h} = {w * h} pixels"
+    except Image.DecompressionBombError as exc:  # above Pillow's own limit: its message holds the count
+        match = re.search(r"\((\d+) pixels\)", str(exc))
+        return (int(match.group(1)), f"{match.group(1)} pixels") if match else None
     except Exception:
         return None
 
@@ -140,14 +148,16 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
 def decode_image(data: bytes, label: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Encoded image bytes -> BGR uint8, by content."""
     size = _image_size(data)
-    if size and size[0] * size[1] > max_pixels:
-        raise InputError(
-            f"{label}: image is {size[0]}x{size[1]} = {size[0] * size[1]} pixels, above the limit of "
-            f"{max_pixels} (raise max_pixels to read it)"
-        )
+    if size and size[0] > max_pixels:
+        raise InputError(f"{label}: image is {size[1]}, above the limit of {max_pixels} (raise max_pixels to read it)")
+    is_jpeg = data[:2] == b"\xff\xd8"
+    if is_jpeg and data.find(b"\xff\xd9", data.rfind(b"\xff\xda")) == -1:
+        # A truncated JPEG (no end marker after the last scan): OpenCV would leave the missing rows
+        # uninitialised (garbage, different on every call); with an end marker libjpeg fills them grey.
+        data = data + b"\xff\xd9"
     buf = np.frombuffer(data, np.uint8)
     # JPEGs through IMREAD_COLOR so the EXIF orientation is applied, as PaddleX's reader does.
-    flags = cv2.IMREAD_COLOR if data[:2] == b"\xff\xd8" else cv2.IMREAD_UNCHANGED
+    flags = cv2.IMREAD_COLOR if is_jpeg else cv2.IMREAD_UNCHANGED
     try:
         image = cv2.imdecode(buf, flags)
     except cv2.error:
@@ -205,6 +215,7 @@ def _fetch_url(url: str, opts: ReadOptions) -> bytes:
         with urllib.request.urlopen(request, timeout=opts.url_timeout) as resp:
             data = resp.read(opts.url_max_bytes + 1)
     except urllib.error.HTTPError as exc:
+        exc.close()  # the error holds the open connection
         raise InputError(f"{url}: the server answered HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -13,7 +14,7 @@ from . import det, rec
 from .crop import crop_box
 from .engine import OrtModel, parse_device
 from .errors import ConfigError, InputError, ModelError
-from .inputs import Page, ReadOptions, expand, read
+from .inputs import Page, ReadOptions, expand, is_url, read
 from .models import resolve
 from .result import OCRResult
 
@@ -121,13 +122,16 @@ class OCRPipeline:
         on_error: what to do with an input that cannot be read: "raise", "skip" (log a warning and
         go on), or a function(label, error). Default: raise for a single input, skip in a batch.
         """
+        # Settings are checked now, not at the first next(): a typo fails where it is written.
         params, batch_size = self._call_settings(overrides)
         if on_error not in (None, "raise", "skip") and not callable(on_error):
             raise ConfigError(f"on_error must be 'raise', 'skip' or a function, got {on_error!r}")
-        many = not isinstance(x, (np.ndarray, bytes)) and (
-            isinstance(x, (list, tuple)) or len(list(expand(x))) != 1
+        many = isinstance(x, (list, tuple)) or (
+            isinstance(x, (str, os.PathLike)) and not is_url(os.fspath(x)) and os.path.isdir(x)
         )
-        policy = on_error or ("skip" if many else "raise")
+        return self._run(x, params, batch_size, on_error or ("skip" if many else "raise"))
+
+    def _run(self, x, params: det.DetParams, batch_size: int, policy: OnError) -> Iterator[OCRResult]:
         for label, item in self.pages(x):
             if isinstance(item, Exception):
                 if policy == "raise":

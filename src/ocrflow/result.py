@@ -105,5 +105,10 @@ class OCRResult(dict):
         return target
 
     def save_all(self, save_path: str | Path) -> None:
-        self.save_to_json(save_path)
-        self.save_to_img(save_path)
+        """Write <name>.json and the picture into the folder save_path (as the CLI's --save_path)."""
+        folder = Path(save_path)
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"save path {folder} exists and is not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.save_to_json(folder / f"{self._name}.json")
+        self.save_to_img(folder / f"{self._name}{self._suffix}")
