@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--save_path", help="folder to write <name>.json and the <name> visualisation into; "
                     "with --get_pipeline_config, where to write OCR.yaml")
     ap.add_argument("--get_pipeline_config", metavar="NAME", help="write the pipeline's YAML config and exit")
-    ap.add_argument("--use_hpip", action="store_true", help="high-performance inference (not built yet: exact path)")
+    ap.add_argument("--use_hpip", action="store_true",
+                    help="high-performance inference: the fastest backend of this machine (OpenVINO bf16 on CPUs "
+                    "with AMX/AVX512-BF16), which may change a few characters; the choice is logged")
+    ap.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"),
+                    help="inference backend of the exact path (default auto: OpenVINO on CPU if installed)")
     ap.add_argument("--det_model", help="detection model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_model", help="recognition model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_batch_size", type=int, help="text lines per recognition batch (default 6)")
@@ -79,7 +83,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
     from .config import load
     from .pipeline import create_pipeline
 
-    settings = {k: getattr(args, k) for k in ("det_model", "rec_model", "rec_batch_size", "cpu_threads",
+    if args.use_hpip:
+        logging.getLogger("ocrflow").setLevel(logging.INFO)
+    settings = {k: getattr(args, k) for k in ("det_model", "rec_model", "rec_batch_size", "cpu_threads", "backend",
                                                "pdf_render_scale", *DET_FLAGS) if getattr(args, k) is not None}
     conf, _ = load(args.pipeline)
     source = args.input or conf.input

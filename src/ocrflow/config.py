@@ -37,6 +37,7 @@ class PipelineConfig:
     det_batch_size: int = 1
     det: DetParams = field(default_factory=DetParams)
     cpu_threads: int | None = None
+    backend: str = "auto"  # auto | onnxruntime | openvino
     use_hpip: bool = False
     pdf_render_scale: float = 2.0
     max_pixels: int = 20000 * 20000
@@ -72,7 +73,7 @@ def build(settings: dict, base: PipelineConfig | None = None, where: str = "Pipe
         else:
             known = sorted(_TOP_KEYS | _DET_KEYS | set(ALIASES))
             raise ConfigError(f"unknown key {where}.{raw_key}; known keys: {', '.join(known)}")
-    for key in ("det_model", "rec_model", "device", "det_device", "rec_device"):
+    for key in ("det_model", "rec_model", "device", "det_device", "rec_device", "backend"):
         if key in top and top[key] is not None and not isinstance(top[key], str):
             raise ConfigError(f"{where}.{key} must be a string, got {top[key]!r}")
     try:

@@ -6,17 +6,19 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 
 from . import config as cfg
 from . import det, rec
 from .crop import crop_box
-from .engine import OrtModel, parse_device
+from .engine import hpip, load_model, parse_device
 from .errors import ConfigError, InputError, ModelError
 from .inputs import Page, ReadOptions, expand, is_url, read
 from .models import resolve
 from .result import OCRResult
+from .timing import StageTimer, stage
 
 log = logging.getLogger("ocrflow")
 
@@ -34,8 +36,8 @@ class OCRPipeline:
         rec_device = parse_device(config.rec_device or config.device)
         det_files = resolve(config.det_model, "det")
         rec_files = resolve(config.rec_model, "rec")
-        self.det_model = OrtModel(det_files.onnx, det_device, threads=config.cpu_threads)
-        self.rec_model = OrtModel(rec_files.onnx, rec_device, threads=config.cpu_threads)
+        self.det_model = self._load(det_files.onnx, det_device)
+        self.rec_model = self._load(rec_files.onnx, rec_device)
         chars = rec_files.chars
         if chars is None and "character" in self.rec_model.metadata:
             chars = tuple(self.rec_model.metadata["character"].splitlines())
@@ -48,6 +50,14 @@ class OCRPipeline:
             self.char_table = rec.char_table(list(chars), self._num_classes())
         except ValueError as exc:
             raise ModelError(f"recognition model {config.rec_model!r}: {exc}") from None
+
+    def _load(self, path, device):
+        conf = self.config
+        if not conf.use_hpip:
+            return load_model(path, device, conf.cpu_threads, conf.backend)
+        choice = hpip.choose(device)
+        log.info("use_hpip: %s on %s: %s", Path(path).parent.name, device, choice.reason)
+        return load_model(path, device, conf.cpu_threads, choice.backend, choice.precision)
 
     def _num_classes(self) -> int:
         last = self.rec_model.output_shape[-1]
@@ -72,29 +82,47 @@ class OCRPipeline:
         return conf.det, conf.rec_batch_size
 
     # -- stages -----------------------------------------------------------------------------
-    def detect(self, image: np.ndarray, params: det.DetParams) -> tuple[np.ndarray, list[float]]:
+    def detect(
+        self, image: np.ndarray, params: det.DetParams, timer: StageTimer | None = None
+    ) -> tuple[np.ndarray, list[float]]:
         """Boxes (N x 4 x 2, reading order) and their scores for one BGR image."""
         h, w = image.shape[:2]
-        x = det.preprocess(image, params)
-        prob = self.det_model.run(x)[0, 0]
-        boxes, scores = det.postprocess(prob, h, w, params)
-        return det.sort_boxes(boxes, scores)
+        with stage(timer, "det_pre"):
+            x = det.preprocess(image, params)
+        with stage(timer, "det_model"):
+            prob = self.det_model.run(x)[0, 0]
+        with stage(timer, "det_post"):
+            boxes, scores = det.postprocess(prob, h, w, params)
+            return det.sort_boxes(boxes, scores)
 
-    def recognize(self, crops: list[np.ndarray], batch_size: int = 6) -> list[tuple[str, float]]:
+    def recognize(
+        self, crops: list[np.ndarray], batch_size: int = 6, timer: StageTimer | None = None
+    ) -> list[tuple[str, float]]:
         """(text, score) for each crop, in the order given."""
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in rec.batch_plan(crops, batch_size):
-            x = rec.pad_batch([rec.resize_norm(crops[i]) for i in batch])
-            for i, decoded in zip(batch, rec.ctc_decode(self.rec_model.run(x), self.char_table)):
-                out[i] = decoded
+            with stage(timer, "rec_pre"):
+                x = rec.pad_batch([rec.resize_norm(crops[i]) for i in batch])
+            with stage(timer, "rec_model"):
+                probs = self.rec_model.run(x)
+            with stage(timer, "rec_decode"):
+                for i, decoded in zip(batch, rec.ctc_decode(probs, self.char_table)):
+                    out[i] = decoded
         return out
 
-    def ocr(self, image: np.ndarray, params: det.DetParams | None = None, rec_batch_size: int | None = None) -> dict:
+    def ocr(
+        self,
+        image: np.ndarray,
+        params: det.DetParams | None = None,
+        rec_batch_size: int | None = None,
+        timer: StageTimer | None = None,
+    ) -> dict:
         """One BGR image -> dt_polys, dt_scores, rec_text, rec_score."""
         params = params or self.config.det
-        boxes, scores = self.detect(image, params)
-        crops = [crop_box(image, box) for box in boxes]
-        texts = self.recognize(crops, rec_batch_size or self.config.rec_batch_size)
+        boxes, scores = self.detect(image, params, timer)
+        with stage(timer, "crop"):
+            crops = [crop_box(image, box) for box in boxes]
+        texts = self.recognize(crops, rec_batch_size or self.config.rec_batch_size, timer)
         return {
             "dt_polys": boxes,
             "dt_scores": scores,
@@ -161,7 +189,4 @@ def create_pipeline(
         settings.update(device=device, det_device=None, rec_device=None)
     if use_hpip:
         settings["use_hpip"] = True
-    conf = cfg.build(settings, conf, where="create_pipeline()")
-    if conf.use_hpip:
-        log.warning("use_hpip: the high-performance backends are not built yet; running the exact path")
-    return OCRPipeline(conf)
+    return OCRPipeline(cfg.build(settings, conf, where="create_pipeline()"))

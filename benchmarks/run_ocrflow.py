@@ -1,0 +1,79 @@
+"""ocrflow's side of the speed benchmark, in the reference scripts' output format.
+
+    python benchmarks/run_ocrflow.py --list imgs.txt [--runs 1] [--warmup 1] [--threads 2] [--use_hpip]
+
+One JSON line per image on stdout: path, boxes, texts, scores, seconds (median over runs, read ->
+texts), plus "stages" (seconds per stage, median run). A last line {"summary": ...} holds the wall
+time of each pass over the whole list, the model load time and the time to first result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+T_START = time.perf_counter()
+
+from ocrflow import create_pipeline  # noqa: E402
+from ocrflow.inputs import Source, read  # noqa: E402
+from ocrflow.timing import StageTimer, stage  # noqa: E402
+
+T_IMPORT = time.perf_counter() - T_START
+
+
+def once(pipeline, path: str, timer: StageTimer) -> dict:
+    with stage(timer, "decode"):
+        (page,) = list(read(Source("path", __import__("pathlib").Path(path), path)))
+    return pipeline.ocr(page.image, timer=timer)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("images", nargs="*")
+    ap.add_argument("--list")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--use_hpip", action="store_true")
+    args = ap.parse_args()
+    paths = list(args.images)
+    if args.list:
+        paths += [ln.strip() for ln in open(args.list, encoding="utf-8") if ln.strip()]
+    t0 = time.perf_counter()
+    pipeline = create_pipeline("OCR", device="cpu", use_hpip=args.use_hpip, cpu_threads=args.threads)
+    load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    once(pipeline, paths[0], StageTimer())
+    first = time.perf_counter() - t0
+    for _ in range(args.warmup):
+        for p in paths:
+            once(pipeline, p, StageTimer())
+    seconds: dict[str, list[float]] = {p: [] for p in paths}
+    stages: dict[str, list[dict]] = {p: [] for p in paths}
+    results: dict[str, dict] = {}
+    passes = []
+    for _ in range(max(args.runs, 1)):
+        t_pass = time.perf_counter()
+        for p in paths:
+            timer = StageTimer()
+            t = time.perf_counter()
+            results[p] = once(pipeline, p, timer)
+            seconds[p].append(time.perf_counter() - t)
+            stages[p].append(dict(timer.seconds))
+        passes.append(time.perf_counter() - t_pass)
+    for p in paths:
+        r = results[p]
+        mid = sorted(range(len(seconds[p])), key=seconds[p].__getitem__)[len(seconds[p]) // 2]
+        print(json.dumps({"path": p, "boxes": r["dt_polys"].tolist(), "texts": r["rec_text"],
+                          "scores": r["rec_score"], "seconds": statistics.median(seconds[p]),
+                          "all_seconds": seconds[p], "stages": stages[p][mid]}, ensure_ascii=False))
+    print(json.dumps({"summary": {"passes": passes, "import": T_IMPORT, "load": load,
+                                  "first_result": first}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Speed of ocrflow against the reference systems, side by side in one run.
+
+    python benchmarks/speed.py [INPUT ...] [--systems ocrflow,rapid,paddle] [--runs 1] [--warmup 1]
+
+INPUT: image files or folders (default: the images under tests/data). The references are the ones
+`../shared/anchors/SETUP.md` builds (RapidOCR 1.4.4 on ONNX Runtime; PaddleOCR 3.7.0 on Paddle
+Inference with oneDNN), found under --anchors (default ~/.cache/ocrflow-anchors); a missing one is
+skipped with a note. Every system runs the seed's settings (960/max, 0.3/0.6/1.5, rec batch 6) on
+the same images, one after another, each in its own process with 2 threads by default.
+
+Prints images/s, p50/p95 latency per image, peak RSS, the ratio of ocrflow to each reference, how
+often the texts agree with the official stack, and ocrflow's time per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+def collect(inputs: list[str]) -> list[str]:
+    paths: list[str] = []
+    for item in inputs or [str(ROOT / "tests" / "data")]:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in SUFFIXES)
+        else:
+            paths.append(str(p))
+    return paths
+
+
+def run(cmd: list[str], env: dict | None = None) -> tuple[list[dict], float, str]:
+    """Run one system; its JSON lines, its peak RSS in MiB (wait4), and its stderr tail."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        lines = [json.loads(ln) for ln in out.read().decode().splitlines() if ln.startswith("{")]
+        tail = err.read().decode(errors="replace")[-2000:]
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[1]} failed ({proc.returncode}):\n{tail}")
+    return lines, usage.ru_maxrss / 1024, tail
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def summarise(name: str, lines: list[dict], rss: float) -> dict:
+    images = [ln for ln in lines if "path" in ln]
+    secs = [ln["seconds"] for ln in images]
+    out = {"system": name, "images": len(images), "images_per_s": len(secs) / sum(secs),
+           "p50_s": statistics.median(secs), "p95_s": percentile(secs, 0.95), "peak_rss_mib": rss,
+           "texts": {ln["path"]: ln["texts"] for ln in images}}
+    stages = [ln["stages"] for ln in images if "stages" in ln]
+    if stages:
+        total = {k: sum(s.get(k, 0.0) for s in stages) for k in stages[0]}
+        out["stages_s"] = total
+        out["forward_share"] = (total.get("det_model", 0) + total.get("rec_model", 0)) / sum(total.values())
+    extra = [ln["summary"] for ln in lines if "summary" in ln]
+    if extra:
+        out["startup"] = extra[0]
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="*")
+    ap.add_argument("--systems", default="ocrflow,rapid,paddle")
+    ap.add_argument("--anchors", default=str(Path.home() / ".cache" / "ocrflow-anchors"))
+    ap.add_argument("--anchor-scripts", default=str(ROOT.parent / "shared" / "anchors"))
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--use_hpip", action="store_true", help="also run ocrflow with use_hpip=True")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--json", help="write the full results here")
+    args = ap.parse_args(argv)
+    paths = collect(args.inputs)[: args.limit]
+    anchors, scripts = Path(args.anchors), Path(args.anchor_scripts)
+    common = ["--runs", str(args.runs), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(paths))
+        listing = f.name
+    commands = {
+        "ocrflow": [sys.executable, str(ROOT / "benchmarks" / "run_ocrflow.py"), "--list", listing, *common],
+        "ocrflow-hpip": [sys.executable, str(ROOT / "benchmarks" / "run_ocrflow.py"), "--list", listing, *common,
+                         "--use_hpip"],
+        "rapid": [str(anchors / "venv-rapid" / "bin" / "python"), str(scripts / "run_rapid.py"), "--list", listing,
+                  *common],
+        "paddle": [str(anchors / "venv-paddle" / "bin" / "python"), str(scripts / "run_paddle.py"), "--list",
+                   listing, *common],
+    }
+    systems = args.systems.split(",") + (["ocrflow-hpip"] if args.use_hpip else [])
+    results = {}
+    print(f"{len(paths)} images, {args.threads} threads, {args.runs} run(s) after {args.warmup} warm-up pass(es)")
+    for name in systems:
+        cmd = commands[name]
+        if not Path(cmd[0]).exists() or not Path(cmd[1]).exists():
+            print(f"  {name}: skipped (not built: see ../shared/anchors/SETUP.md)")
+            continue
+        print(f"  running {name} ...", flush=True)
+        lines, rss, _ = run(cmd, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+        results[name] = summarise(name, lines, rss)
+    print(f"\n{'system':14} {'img/s':>7} {'p50 s':>7} {'p95 s':>7} {'RSS MiB':>8} {'same text':>10}")
+    official = results.get("paddle")
+    for name, r in results.items():
+        same = ""
+        if official and name != "paddle":
+            agree = sum(r["texts"][p] == official["texts"].get(p) for p in r["texts"])
+            same = f"{agree}/{len(r['texts'])}"
+        print(f"{name:14} {r['images_per_s']:7.3f} {r['p50_s']:7.3f} {r['p95_s']:7.3f} {r['peak_rss_mib']:8.0f} "
+              f"{same:>10}")
+    for ours in ("ocrflow", "ocrflow-hpip"):
+        for ref in ("paddle", "rapid"):
+            if ours in results and ref in results:
+                ratio = results[ours]["images_per_s"] / results[ref]["images_per_s"]
+                print(f"throughput {ours} / {ref}: {ratio:.2f}x")
+    if "ocrflow" in results and "stages_s" in results["ocrflow"]:
+        st = results["ocrflow"]["stages_s"]
+        total = sum(st.values())
+        print("\nocrflow time per stage (all images):")
+        for k, v in st.items():
+            print(f"  {k:11} {v:8.3f} s {100 * v / total:5.1f}%")
+        print(f"  model forward passes: {100 * results['ocrflow']['forward_share']:.1f}% of the time")
+        su = results["ocrflow"].get("startup", {})
+        if su:
+            print(f"  start-up: import {su['import']:.2f} s, model load {su['load']:.2f} s, "
+                  f"first result {su['first_result']:.2f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.unlink(listing)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

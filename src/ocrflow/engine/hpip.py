@@ -1,0 +1,40 @@
+"""High-performance inference (use_hpip): the fastest backend this hardware offers.
+
+CPU: OpenVINO in bf16 where the CPU computes bf16 natively (AMX or AVX512-BF16), else OpenVINO f32.
+NVIDIA GPU: ONNX Runtime's CUDA provider. bf16 trades a little accuracy for speed; `ocrflow eval`
+measures how much (README, "Speed").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+
+from .device import Device
+
+log = logging.getLogger("ocrflow")
+
+
+@dataclass(frozen=True)
+class Choice:
+    backend: str
+    precision: str
+    reason: str
+
+
+def cpu_bf16() -> bool:
+    """True if OpenVINO reports native bf16 compute on this CPU."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def choose(device: Device) -> Choice:
+    if device.kind == "gpu":
+        return Choice("onnxruntime", "f32", "NVIDIA GPU: ONNX Runtime CUDA provider")
+    if importlib.util.find_spec("openvino") is None:
+        return Choice("onnxruntime", "f32", "OpenVINO is not installed: ONNX Runtime f32")
+    if cpu_bf16():
+        return Choice("openvino", "bf16", "CPU computes bf16 natively (AMX / AVX512-BF16): OpenVINO bf16")
+    return Choice("openvino", "f32", "CPU has no native bf16: OpenVINO f32")

@@ -1,0 +1,31 @@
+"""Per-stage wall-clock timing, for the benchmark; a no-op unless a StageTimer is passed."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import defaultdict
+
+STAGES = ("decode", "det_pre", "det_model", "det_post", "crop", "rec_pre", "rec_model", "rec_decode")
+
+
+class StageTimer:
+    """Accumulates seconds per stage name; not shared between threads."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+
+_NULL = contextlib.nullcontext()
+
+
+def stage(timer: StageTimer | None, name: str):
+    return timer(name) if timer is not None else _NULL
