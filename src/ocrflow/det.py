@@ -20,11 +20,18 @@ from .errors import ConfigError
 LIMIT_TYPES = ("max", "min", "resize_long")
 MIN_SIZE = 3
 # ImageNet numbers applied to BGR channels, as the exported model expects.
-_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-_ALPHA = (np.float32(1 / 255) / _STD).astype(np.float32)
-_BETA = (-_MEAN / _STD).astype(np.float32)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
+
+def norm_coefficients(mean=IMAGENET_MEAN, std=IMAGENET_STD, scale: float = 1 / 255) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, beta) with x * alpha + beta == (x * scale - mean) / std, per channel, float32."""
+    mean_ = np.array(mean, dtype=np.float32)
+    std_ = np.array(std, dtype=np.float32)
+    return (np.float32(scale) / std_).astype(np.float32), (-mean_ / std_).astype(np.float32)
+
+
+_ALPHA, _BETA = norm_coefficients()
 
 @dataclass(frozen=True)
 class DetParams:
@@ -70,8 +77,9 @@ def resize_shape(h: int, w: int, limit_side_len: int, limit_type: str, max_side_
     return max(int(round(resize_h / 32) * 32), 32), max(int(round(resize_w / 32) * 32), 32)
 
 
-def preprocess(image: np.ndarray, params: DetParams) -> np.ndarray:
-    """BGR uint8 HxWx3 -> float32 1x3xH'xW' model input."""
+def preprocess(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """BGR uint8 HxWx3 -> float32 1x3xH'xW' model input; norm = (alpha, beta), ImageNet by default."""
+    alpha, beta = norm if norm is not None else (_ALPHA, _BETA)
     h, w = image.shape[:2]
     if h + w < 64:  # tiny images are zero-padded to at least 32x32 first
         padded = np.zeros((max(32, h), max(32, w), 3), np.uint8)
@@ -81,8 +89,8 @@ def preprocess(image: np.ndarray, params: DetParams) -> np.ndarray:
     rh, rw = resize_shape(h, w, params.limit_side_len, params.limit_type, params.max_side_limit)
     resized = cv2.resize(image, (rw, rh)) if (rh, rw) != (h, w) else image
     x = resized.astype(np.float32)
-    x *= _ALPHA
-    x += _BETA
+    x *= alpha
+    x += beta
     return x.transpose(2, 0, 1)[None].copy()
 
 

@@ -38,6 +38,10 @@ class OCRPipeline:
         rec_files = resolve(config.rec_model, "rec")
         self.det_model = self._load(det_files.onnx, det_device)
         self.rec_model = self._load(rec_files.onnx, rec_device)
+        ds, rs = det_files.settings, rec_files.settings
+        self.det_norm = det.norm_coefficients(ds.get("mean", det.IMAGENET_MEAN), ds.get("std", det.IMAGENET_STD),
+                                              ds.get("scale", 1 / 255))
+        _, self.rec_height, self.rec_width = rs.get("image_shape", (3, rec.REC_HEIGHT, rec.REC_WIDTH))
         chars = rec_files.chars
         if chars is None and "character" in self.rec_model.metadata:
             chars = tuple(self.rec_model.metadata["character"].splitlines())
@@ -63,7 +67,7 @@ class OCRPipeline:
         last = self.rec_model.output_shape[-1]
         if isinstance(last, int) and last > 0:
             return last
-        probe = np.zeros((1, 3, rec.REC_HEIGHT, rec.REC_WIDTH), np.float32)
+        probe = np.zeros((1, 3, self.rec_height, self.rec_width), np.float32)
         return int(self.rec_model.run(probe).shape[-1])
 
     # -- settings ---------------------------------------------------------------------------
@@ -88,7 +92,7 @@ class OCRPipeline:
         """Boxes (N x 4 x 2, reading order) and their scores for one BGR image."""
         h, w = image.shape[:2]
         with stage(timer, "det_pre"):
-            x = det.preprocess(image, params)
+            x = det.preprocess(image, params, self.det_norm)
         with stage(timer, "det_model"):
             prob = self.det_model.run(x)[0, 0]
         with stage(timer, "det_post"):
@@ -102,7 +106,7 @@ class OCRPipeline:
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in rec.batch_plan(crops, batch_size):
             with stage(timer, "rec_pre"):
-                x = rec.pad_batch([rec.resize_norm(crops[i]) for i in batch])
+                x = rec.pad_batch([rec.resize_norm(crops[i], self.rec_height, self.rec_width) for i in batch])
             with stage(timer, "rec_model"):
                 probs = self.rec_model.run(x)
             with stage(timer, "rec_decode"):

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -33,6 +33,9 @@ class ModelFiles:
     name: str
     onnx: Path
     chars: tuple[str, ...] | None = None
+    # Pre-processing read from the model's inference.yml, when it has one:
+    # det: "mean", "std", "scale"; rec: "image_shape" ([3, H, W]).
+    settings: dict = field(default_factory=dict)
 
 
 def home() -> Path:
