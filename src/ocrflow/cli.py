@@ -117,7 +117,6 @@ VERBS = {
     "check_dataset": ("ocrflow.eval.check", "validate a labelled dataset (files, polygons, characters)"),
     "models": ("ocrflow.models.cli", "list, inspect, fetch and remove models"),
     "train": ("ocrflow.train.cli", "fine-tune detection or recognition models"),
-    "bench": ("ocrflow.bench", "measure speed on a folder of images"),
 }
 
 

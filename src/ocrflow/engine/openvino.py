@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -25,7 +26,10 @@ class OvModel:
         self.device = device
         self.precision = precision
         core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+        # Every new input shape adds compiled kernels to a cache (5000 entries by default): with
+        # OCR's ever-changing shapes that is memory growing without end, so keep it small.
+        config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
+                  "CPU_RUNTIME_CACHE_CAPACITY": int(os.environ.get("OCRFLOW_OV_CACHE", "16"))}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         try:
