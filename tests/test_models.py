@@ -93,10 +93,13 @@ def test_local_model_dir_reads_paddlex_dictionary(cached_files, tmp_path):
     assert files.chars == ("a", "b", "1")
 
 
-def test_paddle_format_dir_says_how_to_convert(tmp_path):
+def test_paddle_format_dir_without_paddle2onnx_says_how_to_install(tmp_path, monkeypatch):
+    from ocrflow.models import convert
+
     (tmp_path / "inference.pdmodel").write_bytes(b"x")
     (tmp_path / "inference.pdiparams").write_bytes(b"x")
-    with pytest.raises(ModelError, match="paddle2onnx"):
+    monkeypatch.setattr(convert, "version", lambda: None)
+    with pytest.raises(ModelError, match=r"paddle2onnx is not installed: pip install 'ocrflow\[convert\]'"):
         resolve(str(tmp_path), "det")
 
 
@@ -113,9 +116,12 @@ def test_bad_model_references(ref, task, message):
         resolve(ref, task)
 
 
-def test_server_models_are_known_but_need_the_archive_converter():
-    with pytest.raises(ModelError, match="official Paddle archive"):
+def test_server_models_offline_name_their_official_archive(empty_home):
+    spec = MODELS["PP-OCRv4_server_det"]
+    with pytest.raises(ModelError) as err:
         resolve("PP-OCRv4_server_det", "det")
+    assert spec.archive.url in str(err.value) and "OCRFLOW_OFFLINE" in str(err.value)
+    assert _leftovers(empty_home / "models") == []
 
 
 def test_pipeline_with_local_model_dir_matches_named_model(pipeline, cached_files, tmp_path):

