@@ -2,7 +2,7 @@
 
     python benchmarks/soak.py [--n 10000] [--backend auto] [--use_hpip]
 
-Each prediction reads the demo image scaled to a random size (long side 160-1600 px, random aspect
+Each prediction reads the demo image scaled to a random size (long side 160 px to --max_side, random aspect
 changes) so the models see ever-new input shapes. RSS is sampled every --every predictions; the
 verdict compares the last sample with the one after warm-up (--warmup predictions).
 """
@@ -36,6 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--use_hpip", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max_side", type=int, default=1600, help="largest long side of the varied images")
     args = ap.parse_args(argv)
     from ocrflow import create_pipeline
 
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     after_warmup = None
     for i in range(1, args.n + 1):
-        long_side = int(rng.integers(160, 1601))
+        long_side = int(rng.integers(160, args.max_side + 1))
         aspect = float(rng.uniform(0.5, 2.0))
         h, w = base.shape[:2]
         scale = long_side / max(h, w)

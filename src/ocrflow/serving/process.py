@@ -1,0 +1,178 @@
+"""The synchronous work of one /ocr request (run in an inference thread, never on the event loop):
+file text -> bytes -> images / PDF pages (limits applied) -> OCR -> the `result` of the envelope."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import itertools
+import re
+import threading
+import urllib.parse
+import warnings
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from ..draw import draw_ocr
+from ..errors import ConfigError, InputError
+from ..inputs import decode_image, is_pdf, pdf_pages
+from .settings import ServeSettings
+
+PDF, IMAGE = 0, 1
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+_SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*):")  # Base64 never holds ':'
+_DATA_URL = re.compile(r"^data:([^;,]*)(;[^,]*)?,", re.I)
+
+
+class ClientError(Exception):
+    """Something the client got wrong (or a limit it hit): answered with status and message."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+class Cancelled(Exception):
+    """The request ran out of time; the thread stops at the next page."""
+
+
+def classify(text: str) -> tuple[str, str, str | None]:
+    """('url', url, None) | ('data', base64 payload, media type) | ('base64', text, None).
+
+    Any other scheme (file:, ftp:, gopher: ...) is refused here, before anything is opened."""
+    m = _SCHEME.match(text[:64])
+    if not m:
+        return "base64", text, None
+    scheme = m.group(1).lower()
+    if scheme in ("http", "https"):
+        return "url", text.strip(), None
+    if scheme == "data":
+        d = _DATA_URL.match(text[:256])
+        if not d or "base64" not in (d.group(2) or "").lower():
+            raise ClientError(422, "a data: URL must be Base64 encoded (data:<type>;base64,...)")
+        return "data", text[d.end():], d.group(1).lower() or None
+    raise ClientError(422, f"only http and https URLs (or Base64 file content) are accepted, not {scheme}: URLs")
+
+
+def file_type_from_url(url: str) -> int | None:
+    path = urllib.parse.urlsplit(url).path.lower()
+    if path.endswith(".pdf"):
+        return PDF
+    if path.endswith(IMAGE_SUFFIXES):
+        return IMAGE
+    return None
+
+
+def file_type_from_media_type(media_type: str | None) -> int | None:
+    if media_type == "application/pdf":
+        return PDF
+    if media_type and media_type.startswith("image/"):
+        return IMAGE
+    return None
+
+
+def decode_base64(text: str) -> bytes:
+    """Standard Base64 (line breaks allowed, padding optional); anything else is a 422."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    compact = re.sub(r"\s+", "", text)
+    compact += "=" * (-len(compact) % 4) if len(compact) % 4 != 1 else ""
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ClientError(422, f"file is neither an http(s) URL nor valid Base64 ({exc})") from None
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the image header, without decoding pixels; 422 if not an image."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError as exc:
+        raise ClientError(422, f"image refused: {exc}") from None
+    except Exception:
+        raise ClientError(422, f"file is not a readable image (first bytes {data[:16]!r})") from None
+
+
+def encode_picture(image: np.ndarray, polys: np.ndarray, texts: list[str], settings: ServeSettings,
+                   full: Callable[[], np.ndarray] | None = None) -> str:
+    """The side-by-side picture as Base64 JPEG, fitting max_output_img_size. `full` draws it at
+    input size (OCRResult.img); inputs whose picture would not fit are drawn at the output size
+    instead (the same drawing, without rasterising a picture bigger than what is sent)."""
+    max_w, max_h = settings.max_output_img_size
+    h, w = image.shape[:2]
+    scale = min(1.0, max_w / (2 * w), max_h / h)
+    if scale < 1.0:
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+        quads = np.asarray(polys, np.float32).reshape(-1, 4, 2) * np.float32([nw / w, nh / h])
+        picture = draw_ocr(small, quads, texts)
+    else:
+        picture = full() if full is not None else draw_ocr(image, polys, texts)
+    ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding of the result picture failed")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _ocr_one(pipeline, image: np.ndarray, overrides: dict, settings: ServeSettings) -> dict:
+    res = next(iter(pipeline.predict(image, **overrides)))
+    polys = np.asarray(res["dt_polys"]).reshape(-1, 4, 2)
+    texts = [
+        {"poly": poly.astype(int).tolist(), "text": str(text), "score": float(score)}
+        for poly, text, score in zip(polys, res["rec_text"], res["rec_score"])
+    ]
+    picture = encode_picture(image, polys, list(res["rec_text"]), settings, full=lambda: res.img)
+    return {"texts": texts, "image": picture}
+
+
+def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, max_long_side: int | None,
+        cancel: threading.Event | None = None) -> dict:
+    """payload: fetched bytes, or Base64 text. Returns {ocrResults, dataInfo}."""
+    cancel = cancel or threading.Event()
+    data = decode_base64(payload) if isinstance(payload, str) else payload
+    if not data:
+        raise ClientError(422, "file is empty")
+    overrides = {"limit_side_len": max_long_side, "limit_type": "max"} if max_long_side else {}
+    pdf = is_pdf(data)
+    try:
+        if file_type == PDF:
+            if not pdf:
+                raise ClientError(422, f"fileType is 0 (PDF) but the file is not a PDF (first bytes {data[:8]!r})")
+            scale = settings.pdf_render_scale or getattr(pipeline.config, "pdf_render_scale", 2.0)
+            results, pages = [], []
+            pages_iter = pdf_pages(data, "file", scale, settings.max_pixels)
+            try:
+                for image in itertools.islice(pages_iter, settings.max_pdf_pages):
+                    if cancel.is_set():
+                        raise Cancelled()
+                    pages.append({"width": int(image.shape[1]), "height": int(image.shape[0])})
+                    results.append(_ocr_one(pipeline, image, overrides, settings))
+            finally:
+                pages_iter.close()
+            info = {"numPages": len(pages), "pages": pages, "type": "pdf"}
+            return {"ocrResults": results, "dataInfo": info}
+        if pdf:
+            raise ClientError(422, "fileType is 1 (image) but the file is a PDF: send fileType 0")
+        w, h = image_size(data)
+        if w * h > settings.max_pixels:
+            raise ClientError(422, f"image is {w}x{h} = {w * h} pixels, above the limit of {settings.max_pixels} "
+                                   "(max_pixels)")
+        image = decode_image(data, "file", settings.max_pixels)
+        if cancel.is_set():
+            raise Cancelled()
+        info = {"width": int(image.shape[1]), "height": int(image.shape[0]), "type": "image"}
+        return {"ocrResults": [_ocr_one(pipeline, image, overrides, settings)], "dataInfo": info}
+    except (InputError, ConfigError) as exc:
+        raise ClientError(422, str(exc)) from None
