@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import hashlib
-import http.server
 import logging
 import socket
-import threading
 import tracemalloc
 
 import cv2
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
-from conftest import DEMO
+from conftest import DEMO, serve_folder
 from PIL import Image
 
 import ocrflow
@@ -280,24 +277,8 @@ def test_unknown_setting():
 def http_base(tmp_path_factory):
     root = tmp_path_factory.mktemp("www")
     (root / "demo.jpg").write_bytes(DEMO.read_bytes())
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def no_proxy(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    with serve_folder(root) as base:
+        yield base
 
 
 def _closed_port() -> int:

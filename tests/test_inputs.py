@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-
 import cv2
 import numpy as np
 import pytest
-from conftest import DEMO
+from conftest import DEMO, serve_folder
 from PIL import Image
 
 from ocrflow import create_pipeline, inputs
@@ -218,25 +214,8 @@ def test_jpeg_named_png_is_decoded_by_content(pipeline, reference, tmp_path):
 def http_root(tmp_path_factory):
     """A local HTTP server on 127.0.0.1 (free port) serving a folder; yields (base URL, folder)."""
     root = tmp_path_factory.mktemp("www")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def no_proxy(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    with serve_folder(root) as base:
+        yield base, root
 
 
 def test_http_url(pipeline, reference, http_root, no_proxy):
