@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-step set-up for a fresh machine: a virtual environment with ocrflow and its test tools,
+# One-step set-up for a fresh machine: a virtual environment with ocrflow, its test tools and
+# PyTorch for fine-tuning (OCRFLOW_NO_TRAIN=1 skips it),
 # a CJK font for the pictures (Debian/Ubuntu, when run as root), the default models, and the
 # main job on the bundled demo image (results in ./output/).
 set -euo pipefail
@@ -7,7 +8,13 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+if [ "${OCRFLOW_NO_TRAIN:-0}" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  # PyTorch first, pinned: a plain `torch` requirement would pull the multi-GB CUDA build.
+  .venv/bin/python -m pip install -q torch==2.13.0
+  .venv/bin/python -m pip install -q -e '.[test,train]'
+fi
 if ! fc-list 2>/dev/null | grep -qiE 'wqy|noto sans cjk'; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     (apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 \
