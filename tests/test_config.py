@@ -247,7 +247,7 @@ def test_predict_bad_override_value(pipeline):
 
 def test_predict_none_override_means_default(pipeline):
     conf = pipeline.config
-    params, batch = pipeline._call_settings({"box_thresh": None, "limit_side_len": None})
+    params, batch = pipeline.call_settings({"box_thresh": None, "limit_side_len": None})
     assert params == conf.det and batch == conf.rec_batch_size
 
 

@@ -168,22 +168,31 @@ def draw_ocr(
         left_draw.polygon([tuple(p) for p in pts.tolist()], fill=color)
         box_w = int(np.linalg.norm(quad[0] - quad[1]))
         box_h = int(np.linalg.norm(quad[0] - quad[3]))
-        tile = np.full((h, w, 3), 255, dtype=np.uint8)
+        # Work in the box's bounding rectangle only: the warped text and the outline never leave it,
+        # and white is neutral for the AND, so the rest of the canvas needs no per-box pass.
+        corners = np.vstack([quad, pts])
+        x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [w, h])
+        x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 1, 0, [w, h])
+        if x1 <= x0 or y1 <= y0:
+            continue
+        tile = np.full((y1 - y0, x1 - x0, 3), 255, dtype=np.uint8)
         # Zero-area quads give a singular transform; draw only their outline.
         if txt and box_w >= 1 and box_h >= 1 and abs(cv2.contourArea(quad)) >= 1:
             src = np.float32([[0, 0], [box_w, 0], [box_w, box_h], [0, box_h]])
             m = cv2.getPerspectiveTransform(src, quad)
             if np.all(np.isfinite(m)) and abs(np.linalg.det(m)) > 1e-9:
+                shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], dtype=np.float64)
                 tile = cv2.warpPerspective(
                     np.asarray(_text_tile(txt, box_w, box_h, font_path)),
-                    m,
-                    (w, h),
+                    shift @ m,
+                    (x1 - x0, y1 - y0),
                     flags=cv2.INTER_NEAREST,
                     borderMode=cv2.BORDER_CONSTANT,
                     borderValue=(255, 255, 255),
                 )
-        cv2.polylines(tile, [pts.reshape(-1, 1, 2)], True, color, 1)
-        right = cv2.bitwise_and(right, tile)
+        cv2.polylines(tile, [(pts - [x0, y0]).reshape(-1, 1, 2).astype(np.int32)], True, color, 1)
+        region = right[y0:y1, x0:x1]
+        cv2.bitwise_and(region, tile, dst=region)
 
     show = np.empty((h, 2 * w, 3), dtype=np.uint8)
     show[:, :w] = np.asarray(Image.blend(rgb, left, 0.5))

@@ -71,7 +71,8 @@ class OCRPipeline:
         return int(self.rec_model.run(probe).shape[-1])
 
     # -- settings ---------------------------------------------------------------------------
-    def _call_settings(self, overrides: dict) -> tuple[det.DetParams, int]:
+    def call_settings(self, overrides: dict) -> tuple[det.DetParams, int]:
+        """Detection params and rec batch size for one call: the config with `overrides` applied."""
         if not overrides:
             return self.config.det, self.config.rec_batch_size
         allowed = {f.name for f in dataclasses.fields(det.DetParams)} | {"rec_batch_size"}
@@ -155,7 +156,7 @@ class OCRPipeline:
         go on), or a function(label, error). Default: raise for a single input, skip in a batch.
         """
         # Settings are checked now, not at the first next(): a typo fails where it is written.
-        params, batch_size = self._call_settings(overrides)
+        params, batch_size = self.call_settings(overrides)
         if on_error not in (None, "raise", "skip") and not callable(on_error):
             raise ConfigError(f"on_error must be 'raise', 'skip' or a function, got {on_error!r}")
         many = isinstance(x, (list, tuple)) or (

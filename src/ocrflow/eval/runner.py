@@ -36,7 +36,7 @@ def evaluate(pipeline, samples: list[Sample], task: str, errors: bool = False, p
     """Score `task` ('det', 'rec' or 'e2e') of the pipeline on the samples; errors=True lists misses."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    params, batch_size = pipeline._call_settings(overrides)
+    params, batch_size = pipeline.call_settings(overrides)
     det, rec, e2e = DetScore(), RecScore(), E2EScore()
     report: list[dict] = []
     for sample in tqdm(samples, desc=f"eval {task}", unit="img", disable=None if progress else True):

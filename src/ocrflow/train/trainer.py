@@ -133,7 +133,7 @@ class TorchOCR:
         self.params = params or det_mod.DetParams()
         self.rec_batch_size = rec_batch_size
 
-    def _call_settings(self, overrides):
+    def call_settings(self, overrides):
         return self.params, self.rec_batch_size
 
     @torch.no_grad()
