@@ -15,9 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import OcrflowError
+from ..errors import InputError, OcrflowError
 from .datasets import FORMATS, Sample, load
 from .metrics import _polygon
+from .runner import load_image
 
 
 def dictionary_chars(rec_model: str) -> set[str]:
@@ -40,8 +41,9 @@ def check(samples: list[Sample], chars: set[str] | None) -> dict:
         if not sample.image.is_file():
             problems.append({"image": str(sample.image), "problem": "image file missing"})
             continue
-        image = cv2.imdecode(np.fromfile(sample.image, np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
+        try:
+            image = load_image(sample.image)
+        except InputError:
             problems.append({"image": str(sample.image), "problem": "image cannot be decoded"})
             continue
         sizes.append(image.shape[:2])
@@ -84,9 +86,12 @@ def draw_samples(samples: list[Sample], save_path: Path, count: int) -> list[Pat
     save_path.mkdir(parents=True, exist_ok=True)
     written = []
     for sample in [s for s in samples if s.image.is_file()][:count]:
-        image = cv2.imdecode(np.fromfile(sample.image, np.uint8), cv2.IMREAD_COLOR)
         quads = [ln for ln in sample.lines if ln.points.reshape(-1, 2).shape[0] == 4]
-        if image is None or not quads:
+        if not quads:
+            continue
+        try:
+            image = load_image(sample.image)
+        except InputError:
             continue
         picture = draw_ocr(image, np.array([q.points.reshape(4, 2) for q in quads]), [q.text for q in quads])
         target = save_path / f"{sample.image.stem}_labels.jpg"

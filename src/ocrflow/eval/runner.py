@@ -14,7 +14,8 @@ from .metrics import DetScore, E2EScore, RecScore, match_image
 TASKS = ("det", "rec", "e2e")
 
 
-def _image(path) -> np.ndarray:
+def load_image(path) -> np.ndarray:
+    """One labelled image, read as the pipeline reads its inputs (by content, BGR)."""
     pages = list(read(Source("path", path, str(path))))
     if len(pages) != 1:
         raise InputError(f"{path}: expected one image, got {len(pages)} pages")
@@ -40,7 +41,7 @@ def evaluate(pipeline, samples: list[Sample], task: str, errors: bool = False, p
     det, rec, e2e = DetScore(), RecScore(), E2EScore()
     report: list[dict] = []
     for sample in tqdm(samples, desc=f"eval {task}", unit="img", disable=None if progress else True):
-        image = _image(sample.image)
+        image = load_image(sample.image)
         if task == "det":
             boxes, _ = pipeline.detect(image, params)
             m = match_image(sample.lines, boxes)

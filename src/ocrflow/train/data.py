@@ -29,7 +29,7 @@ from .. import det as det_mod
 from .. import rec as rec_mod
 from ..crop import crop_quad
 from ..eval.datasets import Sample
-from ..eval.runner import _image, _order_quad
+from ..eval.runner import _order_quad, load_image
 
 log = logging.getLogger("ocrflow")
 
@@ -75,7 +75,7 @@ def rec_items(samples: list[Sample], table: list[str], progress: bool = False) -
     missing: set[str] = set()
     skipped = 0
     for sample in tqdm(samples, desc="loading crops", unit="img", disable=None if progress else True):
-        image = _image(sample.image)
+        image = load_image(sample.image)
         if is_crop_label(sample):
             h, w = image.shape[:2]
             lines = [(image, np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32), sample.lines[0].text)]
@@ -375,7 +375,7 @@ class DetDataset:
     def page(self, i: int, rng: np.random.Generator | None):
         """The page scaled as the pipeline scales it (then randomly scaled/rotated) and its polygons."""
         sample = self.samples[i]
-        image = _image(sample.image)
+        image = load_image(sample.image)
         polys = [np.asarray(ln.points, np.float32).reshape(-1, 2) for ln in sample.lines]
         ignores = [ln.ignore for ln in sample.lines]
         h, w = image.shape[:2]
