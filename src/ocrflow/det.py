@@ -9,6 +9,7 @@ the BGR image, DB 0.3/0.6/1.5, fast box score, no dilation, TL-y-then-x order wi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -92,6 +93,20 @@ def preprocess(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.
     x *= alpha
     x += beta
     return x.transpose(2, 0, 1)[None].copy()
+
+
+def pad_input(x: np.ndarray, round_size: Callable[[int], int]) -> np.ndarray:
+    """Zero-pad a 1x3xHxW model input at the bottom and right to round_size(H) x round_size(W).
+
+    For use_hpip (few distinct shapes); the caller crops the probability map back to H x W.
+    """
+    h, w = x.shape[2:]
+    ph, pw = round_size(h), round_size(w)
+    if (ph, pw) == (h, w):
+        return x
+    out = np.zeros((1, x.shape[1], ph, pw), np.float32)
+    out[:, :, :h, :w] = x
+    return out
 
 
 def _mini_box(points: np.ndarray) -> tuple[np.ndarray, float]:

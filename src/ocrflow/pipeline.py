@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config as cfg
-from . import det, rec
+from . import det, rec, shapes
 from .crop import crop_box
 from .engine import hpip, load_model, parse_device
 from .errors import ConfigError, InputError, ModelError
@@ -36,12 +36,16 @@ class OCRPipeline:
         rec_device = parse_device(config.rec_device or config.device)
         det_files = resolve(config.det_model, "det")
         rec_files = resolve(config.rec_model, "rec")
-        self.det_model = self._load(det_files.onnx, det_device)
-        self.rec_model = self._load(rec_files.onnx, rec_device)
+        self.det_model = self._load(det_files.onnx, det_device, "det")
+        self.rec_model = self._load(rec_files.onnx, rec_device, "rec")
         ds, rs = det_files.settings, rec_files.settings
         self.det_norm = det.norm_coefficients(ds.get("mean", det.IMAGENET_MEAN), ds.get("std", det.IMAGENET_STD),
                                               ds.get("scale", 1 / 255))
         _, self.rec_height, self.rec_width = rs.get("image_shape", (3, rec.REC_HEIGHT, rec.REC_WIDTH))
+        # use_hpip: inputs padded up to a few shapes (shapes.py), and recognition crops without the
+        # 320 px minimum width, which is mostly padding for short words.
+        self.round_shape = shapes.bucket if config.use_hpip else None
+        self.rec_min_width = rec.HPIP_MIN_WIDTH if config.use_hpip else self.rec_width
         chars = rec_files.chars
         if chars is None and "character" in self.rec_model.metadata:
             chars = tuple(self.rec_model.metadata["character"].splitlines())
@@ -55,13 +59,14 @@ class OCRPipeline:
         except ValueError as exc:
             raise ModelError(f"recognition model {config.rec_model!r}: {exc}") from None
 
-    def _load(self, path, device):
+    def _load(self, path, device, task: str):
         conf = self.config
         if not conf.use_hpip:
             return load_model(path, device, conf.cpu_threads, conf.backend)
         choice = hpip.choose(device)
         log.info("use_hpip: %s on %s: %s", Path(path).parent.name, device, choice.reason)
-        return load_model(path, device, conf.cpu_threads, choice.backend, choice.precision)
+        return load_model(path, device, conf.cpu_threads, choice.backend, choice.precision,
+                          shape_cache=hpip.SHAPE_CACHE[task])
 
     def _num_classes(self) -> int:
         last = self.rec_model.output_shape[-1]
@@ -94,8 +99,13 @@ class OCRPipeline:
         h, w = image.shape[:2]
         with stage(timer, "det_pre"):
             x = det.preprocess(image, params, self.det_norm)
+            xh, xw = x.shape[2:]
+            if self.round_shape is not None:
+                x = det.pad_input(x, self.round_shape)
         with stage(timer, "det_model"):
             prob = self.det_model.run(x)[0, 0]
+            if prob.shape != (xh, xw):
+                prob = np.ascontiguousarray(prob[:xh, :xw])
         with stage(timer, "det_post"):
             boxes, scores = det.postprocess(prob, h, w, params)
             return det.sort_boxes(boxes, scores)
@@ -107,7 +117,8 @@ class OCRPipeline:
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in rec.batch_plan(crops, batch_size):
             with stage(timer, "rec_pre"):
-                x = rec.pad_batch([rec.resize_norm(crops[i], self.rec_height, self.rec_width) for i in batch])
+                x = rec.pad_batch([rec.resize_norm(crops[i], self.rec_height, self.rec_min_width) for i in batch],
+                                  self.round_shape)
             with stage(timer, "rec_model"):
                 probs = self.rec_model.run(x)
             with stage(timer, "rec_decode"):

@@ -9,6 +9,7 @@ zeros to the widest in its batch; crops sorted by w/h (stable) and cut into batc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 REC_HEIGHT = 48
 REC_WIDTH = 320
 MAX_WIDTH = 3200  # wider crops are squashed to this width
+HPIP_MIN_WIDTH = 32  # use_hpip: a crop is as wide as its ratio says, at least this
 
 
 def resize_norm(crop: np.ndarray, height: int = REC_HEIGHT, base_width: int = REC_WIDTH) -> np.ndarray:
@@ -42,9 +44,14 @@ def batch_plan(crops: list[np.ndarray], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def pad_batch(items: list[np.ndarray]) -> np.ndarray:
-    """Stack 3 x H x W_i arrays into N x 3 x H x max(W_i), zero-padded on the right."""
+def pad_batch(items: list[np.ndarray], round_width: Callable[[int], int] | None = None) -> np.ndarray:
+    """Stack 3 x H x W_i arrays into N x 3 x H x max(W_i), zero-padded on the right.
+
+    round_width (use_hpip) maps the widest W_i to the width of the batch, e.g. shapes.bucket.
+    """
     width = max(x.shape[2] for x in items)
+    if round_width is not None:
+        width = round_width(width)
     out = np.zeros((len(items), *items[0].shape[:2], width), dtype=np.float32)
     for k, x in enumerate(items):
         out[k, :, :, : x.shape[2]] = x

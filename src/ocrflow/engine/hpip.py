@@ -1,8 +1,11 @@
 """High-performance inference (use_hpip): the fastest backend this hardware offers.
 
 CPU: OpenVINO in bf16 where the CPU computes bf16 natively (AMX or AVX512-BF16), else OpenVINO f32.
-NVIDIA GPU: ONNX Runtime's CUDA provider. bf16 trades a little accuracy for speed; `ocrflow eval`
-measures how much (README, "Speed").
+NVIDIA GPU: ONNX Runtime's CUDA provider. The pipeline also pads inputs up to a few shapes and drops
+recognition's 320 px minimum width (shapes.py, pipeline.py). Both trade a little accuracy for speed;
+`ocrflow eval` measures how much (README, "Speed"). int8 (NNCF post-training quantisation) was
+measured and left out: it lost 0.9 (detection) to 8 (recognition) points of end-to-end accuracy
+on SROIE and ran no faster than bf16.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from dataclasses import dataclass
 from .device import Device
 
 log = logging.getLogger("ocrflow")
+
+# Input shapes whose kernels each model keeps (OpenVINO). use_hpip pads inputs to few shapes
+# (shapes.py): recognition meets at most 37 widths x 6 batch sizes; a detection shape holds ~5 MB.
+SHAPE_CACHE = {"det": 32, "rec": 256}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""use_hpip: shape buckets, padded inputs, the engine settings it picks, and its answers on real images.
+
+Speed is measured in benchmarks/speed.py, accuracy with `ocrflow eval` (README, "Speed"); here: the
+fast path reads the same text as the exact one on the demo and golden images, bar a few characters.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from conftest import DATA, DEMO
+from rapidfuzz.distance import Levenshtein
+
+from ocrflow import create_pipeline, det, rec, shapes
+from ocrflow.engine import hpip, load_model, parse_device
+from ocrflow.models import resolve
+
+
+def test_bucket_is_a_few_sizes_with_little_padding():
+    sizes = {shapes.bucket(n) for n in range(1, 3201)}
+    assert len(sizes) <= 40
+    for n in range(1, 5000):
+        b = shapes.bucket(n)
+        assert b >= n and b % 32 == 0
+        if n >= 256:
+            assert b < n * 1.125
+    assert shapes.bucket(960) == 960 and shapes.bucket(961) == 1024 and shapes.bucket(320) == 320
+    assert [shapes.bucket(n) for n in (1, 32, 33, 300, 513)] == [32, 32, 64, 320, 576]
+
+
+def test_pad_input_pads_bottom_right_with_zeros():
+    x = np.random.default_rng(0).random((1, 3, 736, 300), dtype=np.float32)
+    out = det.pad_input(x, shapes.bucket)
+    assert out.shape == (1, 3, 768, 320) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, :, :736, :300], x)
+    assert not out[:, :, 736:].any() and not out[:, :, :, 300:].any()
+    same = np.zeros((1, 3, 960, 640), np.float32)
+    assert det.pad_input(same, shapes.bucket) is same
+
+
+def test_pad_batch_rounds_the_width():
+    items = [np.ones((3, 48, 100), np.float32), np.ones((3, 48, 150), np.float32)]
+    assert rec.pad_batch(items).shape == (2, 3, 48, 150)
+    out = rec.pad_batch(items, shapes.bucket)
+    assert out.shape == (2, 3, 48, 160)
+    assert out[0, :, :, :100].all() and not out[0, :, :, 100:].any()
+    # without the 320 px minimum, a short word is as wide as its ratio says
+    assert rec.resize_norm(np.zeros((30, 45, 3), np.uint8), 48, rec.HPIP_MIN_WIDTH).shape == (3, 48, 72)
+    assert rec.resize_norm(np.zeros((30, 45, 3), np.uint8), 48, 320).shape == (3, 48, 320)
+
+
+def test_openvino_settings_per_precision():
+    path = resolve("PP-OCRv4_mobile_rec", "rec").onnx
+    exact = load_model(path, "cpu", backend="openvino")
+    assert exact.settings["CPU_RUNTIME_CACHE_CAPACITY"] == 16 and "SNIPPETS_MODE" not in exact.settings
+    assert exact._compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
+    fast = load_model(path, "cpu", backend="openvino", precision="bf16", shape_cache=256)
+    assert fast.settings["CPU_RUNTIME_CACHE_CAPACITY"] == 256
+    assert fast.settings["SNIPPETS_MODE"] == "DISABLE" and fast.settings["INFERENCE_PRECISION_HINT"] == "bf16"
+
+
+@pytest.fixture(scope="module")
+def fast():
+    return create_pipeline("OCR", use_hpip=True)
+
+
+def _close(a: list[str], b: list[str]) -> float:
+    """Share of characters the same: 1 - edit distance over the joined texts."""
+    return 1 - Levenshtein.normalized_distance("\n".join(a), "\n".join(b))
+
+
+@pytest.mark.parametrize("path", [DEMO, *sorted((DATA / "golden" / "imgs").glob("*.jpg"))[:6]],
+                         ids=lambda p: p.name)
+def test_fast_path_reads_what_the_exact_path_reads(pipeline, fast, path):
+    (exact,) = list(pipeline.predict(str(path)))
+    (quick,) = list(fast.predict(str(path)))
+    assert len(quick["dt_polys"]) == pytest.approx(len(exact["dt_polys"]), abs=1)
+    assert _close(quick["rec_text"], exact["rec_text"]) > 0.95
+    # boxes are in the original image's pixels, not the padded input's
+    h, w = fast.pages(str(path)).__next__()[1].image.shape[:2]
+    if len(quick["dt_polys"]):
+        assert quick["dt_polys"][..., 0].max() <= w and quick["dt_polys"][..., 1].max() <= h
+
+
+def test_fast_path_logs_its_choice(caplog):
+    with caplog.at_level(logging.INFO, logger="ocrflow"):
+        create_pipeline("OCR", use_hpip=True)
+    choice = hpip.choose(parse_device("cpu"))
+    assert sum(choice.reason in r.getMessage() for r in caplog.records) == 2  # det and rec
+    assert choice.backend in ("openvino", "onnxruntime")
