@@ -30,14 +30,16 @@ def test_bucket_is_a_few_sizes_with_little_padding():
     assert [shapes.bucket(n) for n in (1, 32, 33, 300, 513)] == [32, 32, 64, 320, 576]
 
 
-def test_pad_input_pads_bottom_right_with_zeros():
-    x = np.random.default_rng(0).random((1, 3, 736, 300), dtype=np.float32)
-    out = det.pad_input(x, shapes.bucket)
-    assert out.shape == (1, 3, 768, 320) and out.dtype == np.float32
-    np.testing.assert_array_equal(out[:, :, :736, :300], x)
-    assert not out[:, :, 736:].any() and not out[:, :, :, 300:].any()
-    same = np.zeros((1, 3, 960, 640), np.float32)
-    assert det.pad_input(same, shapes.bucket) is same
+def test_padded_detection_input_is_the_exact_one_plus_zeros():
+    image = np.random.default_rng(0).integers(0, 256, (736, 290, 3), dtype=np.uint8)
+    params = det.DetParams()
+    exact = det.preprocess(image, params)
+    assert exact.shape[2:] == det.input_size(736, 290, params) == (736, 288)
+    out = det.preprocess(image, params, round_size=shapes.bucket)
+    assert out.shape == (1, 3, 768, 288) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, :, :736, :288], exact)
+    assert not out[:, :, 736:].any()
+    assert det.input_size(10, 20, params) == det.preprocess(np.zeros((10, 20, 3), np.uint8), params).shape[2:]
 
 
 def test_pad_batch_rounds_the_width():

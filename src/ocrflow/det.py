@@ -78,34 +78,35 @@ def resize_shape(h: int, w: int, limit_side_len: int, limit_type: str, max_side_
     return max(int(round(resize_h / 32) * 32), 32), max(int(round(resize_w / 32) * 32), 32)
 
 
-def preprocess(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """BGR uint8 HxWx3 -> float32 1x3xH'xW' model input; norm = (alpha, beta), ImageNet by default."""
+def input_size(h: int, w: int, params: DetParams) -> tuple[int, int]:
+    """(H', W') of the model input that `preprocess` makes from an h x w image."""
+    if h + w < 64:  # tiny images are zero-padded to at least 32x32 first
+        h, w = max(32, h), max(32, w)
+    return resize_shape(h, w, params.limit_side_len, params.limit_type, params.max_side_limit)
+
+
+def preprocess(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.ndarray] | None = None,
+               round_size: Callable[[int], int] | None = None) -> np.ndarray:
+    """BGR uint8 HxWx3 -> float32 1x3xH'xW' model input; norm = (alpha, beta), ImageNet by default.
+
+    round_size (use_hpip): zero-pad at the bottom and right to round_size(H') x round_size(W'), for
+    few distinct input shapes; the caller crops the output back to `input_size`.
+    """
     alpha, beta = norm if norm is not None else (_ALPHA, _BETA)
     h, w = image.shape[:2]
-    if h + w < 64:  # tiny images are zero-padded to at least 32x32 first
+    if h + w < 64:
         padded = np.zeros((max(32, h), max(32, w), 3), np.uint8)
         padded[:h, :w] = image
         image = padded
-        h, w = image.shape[:2]
-    rh, rw = resize_shape(h, w, params.limit_side_len, params.limit_type, params.max_side_limit)
-    resized = cv2.resize(image, (rw, rh)) if (rh, rw) != (h, w) else image
+    rh, rw = input_size(h, w, params)
+    resized = cv2.resize(image, (rw, rh)) if (rh, rw) != image.shape[:2] else image
     x = resized.astype(np.float32)
     x *= alpha
     x += beta
-    return x.transpose(2, 0, 1)[None].copy()
-
-
-def pad_input(x: np.ndarray, round_size: Callable[[int], int]) -> np.ndarray:
-    """Zero-pad a 1x3xHxW model input at the bottom and right to round_size(H) x round_size(W).
-
-    For use_hpip (few distinct shapes); the caller crops the probability map back to H x W.
-    """
-    h, w = x.shape[2:]
-    ph, pw = round_size(h), round_size(w)
-    if (ph, pw) == (h, w):
-        return x
-    out = np.zeros((1, x.shape[1], ph, pw), np.float32)
-    out[:, :, :h, :w] = x
+    if round_size is None:
+        return x.transpose(2, 0, 1)[None].copy()
+    out = np.zeros((1, 3, round_size(rh), round_size(rw)), np.float32)
+    out[0, :, :rh, :rw] = x.transpose(2, 0, 1)
     return out
 
 

@@ -98,10 +98,8 @@ class OCRPipeline:
         """Boxes (N x 4 x 2, reading order) and their scores for one BGR image."""
         h, w = image.shape[:2]
         with stage(timer, "det_pre"):
-            x = det.preprocess(image, params, self.det_norm)
-            xh, xw = x.shape[2:]
-            if self.round_shape is not None:
-                x = det.pad_input(x, self.round_shape)
+            x = det.preprocess(image, params, self.det_norm, self.round_shape)
+            xh, xw = det.input_size(h, w, params)
         with stage(timer, "det_model"):
             prob = self.det_model.run(x)[0, 0]
             if prob.shape != (xh, xw):

@@ -78,7 +78,7 @@ def char_table(chars: list[str], num_classes: int) -> list[str]:
 def ctc_decode(probs: np.ndarray, table: list[str]) -> list[tuple[str, float]]:
     """Greedy CTC over N x T x C probabilities: collapse repeats, drop blank (0)."""
     idx = probs.argmax(axis=2)
-    best = probs.max(axis=2)
+    best = np.take_along_axis(probs, idx[..., None], axis=2)[..., 0]  # = max, without a second pass
     results = []
     for seq, conf in zip(idx, best):
         keep = np.ones(len(seq), dtype=bool)
