@@ -22,6 +22,7 @@ pytest.importorskip("onnx")
 from ocrflow import create_pipeline  # noqa: E402
 from ocrflow import det as det_mod  # noqa: E402
 from ocrflow.crop import crop_box  # noqa: E402
+from ocrflow.errors import ConfigError  # noqa: E402
 from ocrflow.models import resolve  # noqa: E402
 from ocrflow.train import data as D  # noqa: E402
 from ocrflow.train.cli import main as train_main  # noqa: E402
@@ -150,17 +151,28 @@ def test_db_shrink_and_threshold_maps():
     assert th_mask[110, 30] == 0
 
 
-def test_db_loss_is_low_for_the_right_maps():
+@pytest.mark.parametrize("shrink_loss", ["dice", "bce"])
+def test_db_loss_is_low_for_the_right_maps(shrink_loss):
     gt, mask = D.shrink_map(64, 64, [_rect(8, 8, 56, 30)], [False])
     th, th_mask = D.threshold_map(64, 64, [_rect(8, 8, 56, 30)], [False])
     batch = {k: torch.from_numpy(v)[None] for k, v in
              {"shrink": gt, "shrink_mask": mask, "thresh": th, "thresh_mask": th_mask}.items()}
     good_logits = torch.from_numpy((gt * 2 - 1) * 8)[None, None]
-    good = db_loss(good_logits, torch.sigmoid(good_logits), torch.from_numpy(th)[None, None], batch)
+    good = db_loss(good_logits, torch.sigmoid(good_logits), torch.from_numpy(th)[None, None], batch, shrink_loss)
     bad_logits = -good_logits
-    bad = db_loss(bad_logits, torch.sigmoid(bad_logits), torch.full((1, 1, 64, 64), 0.5), batch)
+    bad = db_loss(bad_logits, torch.sigmoid(bad_logits), torch.full((1, 1, 64, 64), 0.5), batch, shrink_loss)
     assert good["loss"] < 0.1 < 1 < bad["loss"]
     assert set(good) == {"loss", "shrink", "thresh", "binary"}
+
+
+def test_det_defaults_keep_the_shipped_maps():
+    """Detection fine-tunes with Dice on the shrink map and a frozen backbone unless told otherwise."""
+    det = TrainConfig(task="det", data="unused")
+    assert det.shrink_loss == "dice" and det.freeze == 0.8
+    assert TrainConfig(task="rec", data="unused").freeze == 0.0
+    assert TrainConfig(task="det", data="unused", freeze=0.0, shrink_loss="bce").freeze == 0.0
+    with pytest.raises(ConfigError):
+        TrainConfig(task="det", data="unused", shrink_loss="focal")
 
 
 def test_lr_warmup_then_cosine():
@@ -217,7 +229,7 @@ def test_train_det_lowers_the_loss_and_exports_what_it_learned(demo_data, tmp_pa
     before = _fixed_loss(trainer, batch)
     result = trainer.fit()
     after = _fixed_loss(trainer, batch)
-    assert after < 0.8 * before, (before, after)
+    assert after < 0.95 * before, (before, after)  # Dice moves the shipped model's saturated map slowly
     model_dir = tmp_path / "det" / "best_model"
     assert result["export_max_abs_diff"] < 1e-4
     pipe = create_pipeline(det_model=str(model_dir), device="cpu")

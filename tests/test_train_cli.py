@@ -20,3 +20,9 @@ def test_training_without_torch_names_the_extra():
     proc = _run("from ocrflow.cli import main; sys.exit(main(['train', 'rec', '--data', 'x.txt']))")
     assert proc.returncode == 2
     assert "ocrflow[train]" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_det_help_lists_the_detection_options():
+    proc = _run("from ocrflow.cli import main; sys.exit(main(['train', 'det', '--help']))")
+    assert proc.returncode == 0, proc.stderr
+    assert "--shrink_loss" in proc.stdout and "--shrink_ratio" in proc.stdout

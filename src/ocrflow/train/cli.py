@@ -55,9 +55,10 @@ def _add_common(ap: argparse.ArgumentParser, task: str) -> None:
     g.add_argument("--clip_grad", type=float, default=10.0, help="gradient norm clip, 0 = off (default %(default)s)")
     g.add_argument("--eval_every", type=int, default=1, help="evaluate every N epochs (default %(default)s)")
     g.add_argument("--no_augment", action="store_true", help="train on the plain crops / pages")
-    g.add_argument("--freeze", type=float, default=0.0, metavar="FRACTION",
+    g.add_argument("--freeze", type=float, metavar="FRACTION",
                    help="freeze the first FRACTION of the layers (the early backbone): much faster on CPU, "
-                        "less overfitting on small data (default 0: train everything)")
+                        "less overfitting on small data (default: 0, train everything, for rec; 0.8, the "
+                        "backbone, for det)")
     g.add_argument("--train_bn", action="store_true",
                    help="update batch-norm statistics too (default: frozen; needs large batches)")
     if not rec:
@@ -68,6 +69,10 @@ def _add_common(ap: argparse.ArgumentParser, task: str) -> None:
         g.add_argument("--shrink_ratio", type=float, default=0.5,
                        help="DB label shrink ratio r, D = A (1 - r^2) / L (default 0.5: what the shipped PP-OCRv4 "
                             "maps match; PaddleOCR grows it from 0.4 to 0.6 while training from scratch)")
+        g.add_argument("--shrink_loss", choices=("dice", "bce"), default="dice",
+                       help="loss on the probability map: dice (default; PaddleOCR's, what the shipped model was "
+                            "trained with) or bce (balanced BCE with hard negative mining, the DB paper's: it "
+                            "re-calibrates the shipped model's saturated maps and loses Hmean when fine-tuning)")
     g.add_argument("--seed", type=int, default=0)
     g = ap.add_argument_group("machine")
     g.add_argument("--device", default="cpu", help="cpu, gpu, gpu:N (cuda, cuda:N)")
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             clip_grad=args.clip_grad, eval_every=args.eval_every,
             freeze=args.freeze, train_bn=args.train_bn, augment=not args.no_augment,
             crop_size=getattr(args, "crop_size", 640), scale_range=tuple(getattr(args, "scale_range", (0.7, 1.4))),
-            shrink_ratio=getattr(args, "shrink_ratio", 0.5),
+            shrink_ratio=getattr(args, "shrink_ratio", 0.5), shrink_loss=getattr(args, "shrink_loss", "dice"),
             seed=args.seed, resume=args.resume, device=args.device, workers=args.workers, threads=args.threads,
             limit=args.limit, export=not args.no_export, progress=not args.quiet)
         result = trainer.Trainer(cfg).fit()

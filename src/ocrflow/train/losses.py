@@ -8,6 +8,11 @@ import torch.nn.functional as F
 DB_K = 50.0  # steepness of DB's approximate binarisation
 DB_ALPHA, DB_BETA, OHEM_RATIO = 5.0, 10.0, 3.0
 EPS = 1e-6
+# The shrink-map term. PaddleOCR trains PP-OCR det with main_loss_type DiceLoss, and the shipped
+# model shows it: its logits are saturated (median |logit| 25-50 on text). BCE (the DB paper's) re-calibrates
+# them on the first steps: the maps thin out, short words drop under box_thresh and lines split, so
+# fine-tuning with BCE loses Hmean from the first epoch; Dice changes the maps far more slowly.
+SHRINK_LOSSES = ("dice", "bce")
 
 
 def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
@@ -48,13 +53,19 @@ def dice(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     return 1 - 2.0 * inter / union
 
 
-def db_loss(logits: torch.Tensor, prob: torch.Tensor, thresh: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
-    """DB loss: alpha * BCE(OHEM) on the shrink map + beta * L1 on the threshold map inside the
-    dilated border + Dice on the approximate binary map 1 / (1 + exp(-k (P - T)))."""
+def db_loss(logits: torch.Tensor, prob: torch.Tensor, thresh: torch.Tensor, batch: dict,
+            shrink_loss: str = "dice") -> dict[str, torch.Tensor]:
+    """DB loss: alpha * Dice (or BCE with OHEM) on the shrink map + beta * L1 on the threshold map
+    inside the dilated border + Dice on the approximate binary map 1 / (1 + exp(-k (P - T)))."""
+    if shrink_loss not in SHRINK_LOSSES:
+        raise ValueError(f"shrink_loss must be one of {SHRINK_LOSSES}, got {shrink_loss!r}")
     shrink, shrink_mask = batch["shrink"], batch["shrink_mask"]
     logits, prob, thresh = logits[:, 0], prob[:, 0], thresh[:, 0]
     binary = torch.sigmoid(DB_K * (prob - thresh))
-    l_shrink = balanced_bce(logits, shrink, shrink_mask)
+    if shrink_loss == "dice":
+        l_shrink = dice(prob, shrink, shrink_mask)
+    else:
+        l_shrink = balanced_bce(logits, shrink, shrink_mask)
     l_thresh = masked_l1(thresh, batch["thresh"], batch["thresh_mask"])
     l_binary = dice(binary, shrink, shrink_mask)
     total = DB_ALPHA * l_shrink + DB_BETA * l_thresh + l_binary
