@@ -151,6 +151,23 @@ def test_db_shrink_and_threshold_maps():
     assert th_mask[110, 30] == 0
 
 
+@pytest.mark.parametrize("dy", [0.0, 0.3, 0.5, 0.7, 0.9])
+def test_db_labels_are_rasterised_at_sub_pixel_precision(dy):
+    """Fractional polygons are not truncated (that put labels ~0.5 px up/left): the shrink map and
+    the threshold mask of a 100 x 20 box at y = 40 + dy are centred on it within half a pixel."""
+    poly = _rect(50.6, 40 + dy, 150.6, 60 + dy)  # centre (100.6, 50 + dy)
+    gt, _ = D.shrink_map(128, 256, [poly], [False], ratio=0.4)
+    ys, xs = np.nonzero(gt)
+    assert abs(ys.mean() - (50 + dy)) <= 0.5 and abs(xs.mean() - 100.6) <= 0.5
+    assert ys.max() - ys.min() + 1 in (6, 7)  # the 6 px band (20 - 2 x 7) +- one row
+    _, th_mask = D.threshold_map(128, 256, [poly], [False], ratio=0.4)
+    ys, xs = np.nonzero(th_mask)
+    assert abs(ys.mean() - (50 + dy)) <= 0.5 and abs(xs.mean() - 100.6) <= 0.5
+    fine = np.zeros((8, 8), np.float32)
+    D.fill_poly(fine, [_rect(1.6, 1.6, 5.4, 5.4)], 1)  # pixel centres 2..5
+    assert np.nonzero(fine.any(axis=1))[0].tolist() == [2, 3, 4, 5]
+
+
 @pytest.mark.parametrize("shrink_loss", ["dice", "bce"])
 def test_db_loss_is_low_for_the_right_maps(shrink_loss):
     gt, mask = D.shrink_map(64, 64, [_rect(8, 8, 56, 30)], [False])

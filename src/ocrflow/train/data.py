@@ -240,6 +240,29 @@ def _shrink_distance(poly: Polygon, ratio: float) -> float:
     return poly.area * (1 - ratio**2) / poly.length
 
 
+# Labels are rasterised at sub-pixel precision: pyclipper works on integers and truncates float input,
+# and cv2.fillPoly on int32 points truncates too, which put every label ~0.5 px up and left of its
+# polygon (pixel centres are at integer coordinates, as for cv2.warpAffine and cv2.transform).
+# Both now get fixed-point coordinates with SUBPIXEL_BITS fractional bits (fillPoly's `shift`).
+SUBPIXEL_BITS = 8
+_FIX = 1 << SUBPIXEL_BITS
+
+
+def fill_poly(img: np.ndarray, polys, value: float) -> None:
+    """cv2.fillPoly of float polygons (pixel centres at integer coordinates) at 1/2^SUBPIXEL_BITS px."""
+    pts = [np.round(np.asarray(p, np.float64).reshape(-1, 2) * _FIX).astype(np.int32) for p in polys]
+    cv2.fillPoly(img, pts, value, lineType=cv2.LINE_8, shift=SUBPIXEL_BITS)
+
+
+def offset_poly(p: np.ndarray, distance: float) -> list[np.ndarray]:
+    """The float polygon p grown (distance > 0) or shrunk (< 0) by pyclipper with round joins, at
+    1/2^SUBPIXEL_BITS px; a list of float64 N x 2 polygons (none if it vanished)."""
+    offset = pyclipper.PyclipperOffset(arc_tolerance=0.25 * _FIX)  # the default 0.25 px
+    path = np.round(np.asarray(p, np.float64).reshape(-1, 2) * _FIX).astype(np.int64).tolist()
+    offset.AddPath(path, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    return [np.array(s, np.float64).reshape(-1, 2) / _FIX for s in offset.Execute(distance * _FIX)]
+
+
 def _valid_polys(polys, ignores, h, w):
     out_p, out_i = [], []
     for poly, ign in zip(polys, ignores):
@@ -264,24 +287,22 @@ def shrink_map(h: int, w: int, polys, ignores, ratio: float = SHRINK_RATIO, min_
     for p, ign in zip(polys, ignores):
         ph, pw = p[:, 1].max() - p[:, 1].min(), p[:, 0].max() - p[:, 0].min()
         if ign or min(ph, pw) < min_size:
-            cv2.fillPoly(mask, [p.astype(np.int32)], 0)
+            fill_poly(mask, [p], 0)
             continue
         shape = Polygon(p)
         if not shape.is_valid or shape.length == 0:
-            cv2.fillPoly(mask, [p.astype(np.int32)], 0)
+            fill_poly(mask, [p], 0)
             continue
-        offset = pyclipper.PyclipperOffset()
-        offset.AddPath([tuple(pt) for pt in p], pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
         shrunk = []
         for r in np.arange(ratio, 1, ratio):  # a larger ratio (less shrink) when it splits
-            shrunk = offset.Execute(-_shrink_distance(shape, r))
+            shrunk = offset_poly(p, -_shrink_distance(shape, r))
             if len(shrunk) == 1:
                 break
         if not shrunk:
-            cv2.fillPoly(mask, [p.astype(np.int32)], 0)
+            fill_poly(mask, [p], 0)
             continue
-        for s in shrunk:
-            cv2.fillPoly(gt, [np.array(s).reshape(-1, 2).astype(np.int32)], 1)
+        for s in shrunk:  # one at a time: fillPoly fills several polygons even-odd
+            fill_poly(gt, [s], 1)
     return gt, mask
 
 
@@ -308,15 +329,13 @@ def threshold_map(h: int, w: int, polys, ignores, ratio: float = SHRINK_RATIO):
         if not shape.is_valid or shape.area <= 0:
             continue
         distance = _shrink_distance(shape, ratio)
-        offset = pyclipper.PyclipperOffset()
-        offset.AddPath([tuple(pt) for pt in p], pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-        grown = offset.Execute(distance)
+        grown = offset_poly(p, distance)
         if not grown:
             continue
-        padded = np.array(grown[0]).reshape(-1, 2)
-        cv2.fillPoly(mask, [padded.astype(np.int32)], 1.0)
-        xmin, xmax = int(padded[:, 0].min()), int(padded[:, 0].max())
-        ymin, ymax = int(padded[:, 1].min()), int(padded[:, 1].max())
+        padded = grown[0]
+        fill_poly(mask, [padded], 1.0)
+        xmin, xmax = int(math.floor(padded[:, 0].min())), int(math.ceil(padded[:, 0].max()))
+        ymin, ymax = int(math.floor(padded[:, 1].min())), int(math.ceil(padded[:, 1].max()))
         x0, x1 = max(xmin, 0), min(xmax, w - 1)
         y0, y1 = max(ymin, 0), min(ymax, h - 1)
         if x1 < x0 or y1 < y0:
