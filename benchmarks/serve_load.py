@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -69,12 +70,15 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
            "--threads", str(args.threads), "--queue_size", str(args.queue_size), "--log_level", "warning"]
     if args.cpu_threads:
         cmd += ["--cpu_threads", str(args.cpu_threads)]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The log goes to a file: an unread pipe fills up under load (5xx and 503 lines) and blocks the server.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the server exited: {proc.stderr.read().decode(errors='replace')}")
+            log.seek(0)
+            raise SystemExit(f"the server exited: {log.read().decode(errors='replace')}")
         try:
             if requests.get(f"{url}/health", timeout=2).status_code == 200:
                 return proc, url
@@ -171,9 +175,9 @@ def main() -> int:
         "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
         "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
         "mean_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
-        "rss_start_mib": mib(rss_start) if pid else None,
-        "rss_before_mib": mib(rss_before) if pid else None,
-        "rss_after_mib": mib(rss_after) if pid else None,
+        "rss_start_mib": mib(rss_start),
+        "rss_before_mib": mib(rss_before),
+        "rss_after_mib": mib(rss_after),
         "rss_growth_pct": round(100 * (rss_after - rss_before) / rss_before, 1) if pid else None,
         "server": "external" if args.url else f"workers={args.workers} threads={args.threads} "
                   f"queue_size={args.queue_size} cpu_threads={args.cpu_threads or 'all'}",

@@ -88,7 +88,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if args.use_hpip:
         logging.getLogger("ocrflow").setLevel(logging.INFO)
     if args.offline:
-        os.environ["OCRFLOW_OFFLINE"] = "1"
+        from .models.store import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"
     settings = {k: getattr(args, k) for k in ("det_model", "rec_model", "rec_batch_size", "cpu_threads", "backend",
                                                "pdf_render_scale", *DET_FLAGS) if getattr(args, k) is not None}
     conf, _ = load(args.pipeline)

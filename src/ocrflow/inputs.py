@@ -13,6 +13,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,9 +136,11 @@ def _image_size(data: bytes) -> tuple[int, str] | None:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
-            return w * h, f"{w}x{h} = {w * h} pixels"
+        with warnings.catch_warnings():  # the size check is ours: no warning between Pillow's two limits
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+        return w * h, f"{w}x{h} = {w * h} pixels"
     except Image.DecompressionBombError as exc:  # above Pillow's own limit: its message holds the count
         match = re.search(r"\((\d+) pixels\)", str(exc))
         return (int(match.group(1)), f"{match.group(1)} pixels") if match else None

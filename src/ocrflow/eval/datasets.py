@@ -27,6 +27,11 @@ class Sample:
     image: Path
     lines: list[GtLine]  # for paddle-rec: one line whose points are the whole crop (unused)
 
+    @property
+    def is_crop(self) -> bool:
+        """A recognition label: the image is the text line itself (one line, no points)."""
+        return len(self.lines) == 1 and not np.asarray(self.lines[0].points).any()
+
 
 def _label_lines(path: Path) -> list[str]:
     try:

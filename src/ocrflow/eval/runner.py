@@ -53,7 +53,7 @@ def evaluate(pipeline, samples: list[Sample], task: str, errors: bool = False, p
                                "false_alarms": len(m.det_valid) - len(m.pairs)})
         elif task == "rec":
             lines = [ln for ln in sample.lines if not ln.ignore]
-            if len(sample.lines) == 1 and not sample.lines[0].points.any():  # a crop label (paddle-rec)
+            if sample.is_crop:
                 crops = [image]
             else:
                 crops = [crop_quad(image, _order_quad(ln.points)) for ln in lines if len(ln.points) == 4]

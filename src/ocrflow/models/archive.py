@@ -31,11 +31,10 @@ MAX_UNPACKED_BYTES = 4 << 30
 class FetchError(Exception):
     """A download or unpacking failure. `partial`: a resumable .part file was kept."""
 
-    def __init__(self, reason: str, *, partial: Path | None = None, hint: str = ""):
+    def __init__(self, reason: str, *, partial: Path | None = None):
         super().__init__(reason)
         self.reason = reason
         self.partial = partial
-        self.hint = hint
 
 
 def _user_agent() -> str:

@@ -145,7 +145,7 @@ def _archive_facts(spec: ModelSpec) -> dict | None:
 def _local_info(path: Path, as_json: bool) -> int:
     files = store._local(path, None)
     facts = {"name": files.name, "onnx": str(files.onnx), "dictionary": len(files.chars) if files.chars else None,
-             "settings": {k: v for k, v in files.settings.items()}}
+             "settings": dict(files.settings)}
     if as_json:
         print(json.dumps(facts, indent=2, ensure_ascii=False, default=list))
         return 0

@@ -61,16 +61,16 @@ class ModelSpec:
     dict_source: WheelSource | None = None  # a separate dictionary file (rec)
     archive: ArchiveSource | None = None  # the official Paddle inference archive
     description: str = ""
-    figures: Figures | None = None
-    in_seed: bool = False  # listed in the seed's model tables
+    figures: Figures | None = None  # the seed's figures: only the models its tables list have them
     default: bool = False  # the pipeline's default for its task
     licence: str = "Apache-2.0"
     pretrained_url: str | None = None  # training weights (.pdparams), for reference only
     extra: dict = field(default_factory=dict)
 
     @property
-    def archive_url(self) -> str | None:
-        return self.archive.url if self.archive else None
+    def in_seed(self) -> bool:
+        """Listed in the seed's model tables."""
+        return self.figures is not None
 
 
 _RAPID = ("rapidocr-onnxruntime", "1.4.4", "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
@@ -124,7 +124,7 @@ MODELS: dict[str, ModelSpec] = {
             description="The server-side text detection model of PP-OCRv4, featuring higher accuracy and "
                         "suitable for deployment on high-performance servers",
             figures=Figures("Hmean", 82.69, 83.3501, 2434.01, 109, EVAL_PPOCR),
-            in_seed=True, pretrained_url=_pretrained("PP-OCRv4_server_det"),
+            pretrained_url=_pretrained("PP-OCRv4_server_det"),
         ),
         ModelSpec(
             "PP-OCRv4_mobile_det", "det", "PP-OCRv4",
@@ -133,7 +133,7 @@ MODELS: dict[str, ModelSpec] = {
             description="The mobile text detection model of PP-OCRv4, optimized for efficiency and suitable "
                         "for deployment on edge devices",
             figures=Figures("Hmean", 77.79, 10.6923, 120.177, 4.7, EVAL_PPOCR),
-            in_seed=True, default=True, pretrained_url=_pretrained("PP-OCRv4_mobile_det"),
+            default=True, pretrained_url=_pretrained("PP-OCRv4_mobile_det"),
         ),
         # -- the seed's text recognition tables ----------------------------------------------
         ModelSpec(
@@ -142,14 +142,14 @@ MODELS: dict[str, ModelSpec] = {
             archive=_archive("PP-OCRv4_mobile_rec"),
             description=_V4_REC_TEXT,
             figures=Figures("accuracy", 78.20, 7.95018, 46.7868, 10.6, EVAL_PPOCR),
-            in_seed=True, default=True, pretrained_url=_pretrained("PP-OCRv4_mobile_rec"),
+            default=True, pretrained_url=_pretrained("PP-OCRv4_mobile_rec"),
         ),
         ModelSpec(
             "PP-OCRv4_server_rec", "rec", "PP-OCRv4",
             archive=_archive("PP-OCRv4_server_rec"),
             description=_V4_REC_TEXT,
             figures=Figures("accuracy", 79.20, 7.19439, 140.179, 71.2, EVAL_PPOCR),
-            in_seed=True, pretrained_url=_pretrained("PP-OCRv4_server_rec"),
+            pretrained_url=_pretrained("PP-OCRv4_server_rec"),
         ),
         ModelSpec(
             "ch_SVTRv2_rec", "rec", "SVTRv2",
@@ -159,7 +159,7 @@ MODELS: dict[str, ModelSpec] = {
                         "Recognition Task of the PaddleOCR Algorithm Model Challenge. Its A-rank end-to-end "
                         "recognition accuracy is 6% higher than PP-OCRv4.",
             figures=Figures("accuracy", 68.81, 8.36801, 165.706, 73.9, EVAL_CHALLENGE_A),
-            in_seed=True, pretrained_url=_pretrained("ch_SVTRv2_rec"),
+            pretrained_url=_pretrained("ch_SVTRv2_rec"),
         ),
         ModelSpec(
             "ch_RepSVTR_rec", "rec", "RepSVTR",
@@ -169,7 +169,7 @@ MODELS: dict[str, ModelSpec] = {
                         "end-to-end recognition accuracy is 2.5% higher than PP-OCRv4, with comparable inference "
                         "speed.",
             figures=Figures("accuracy", 65.07, 10.5047, 51.5647, 22.1, EVAL_CHALLENGE_B),
-            in_seed=True, pretrained_url=_pretrained("ch_RepSVTR_rec"),
+            pretrained_url=_pretrained("ch_RepSVTR_rec"),
         ),
         # -- beyond the seed ------------------------------------------------------------------
         ModelSpec(

@@ -280,7 +280,7 @@ def _build_from_archive(spec: ModelSpec, url: str, tarball: Path, digest: str, w
     yml = src_dir / "inference.yml"
     if yml.is_file():
         cfg = paddle_yml.read(yml)
-        paddle_yml.check_task(cfg, spec.task, f"{filename_of(url)}'s inference.yml")
+        paddle_yml.check_task(cfg, spec.task, f"{spec.archive.filename}'s inference.yml")
         shutil.copyfile(yml, out / "inference.yml")
     elif spec.task == "rec" and spec.dict_source is None:
         raise archive.FetchError("it has no inference.yml, so no dictionary for the recognition model")
@@ -290,22 +290,17 @@ def _build_from_archive(spec: ModelSpec, url: str, tarball: Path, digest: str, w
     else:
         convert.to_onnx(model_file, params_file, out / "inference.onnx", f"model {spec.name!r}")
         converter = f"paddle2onnx {convert.version()}, opset {convert.OPSET}"
-    for name in ("dict.txt",):
-        if (src_dir / name).is_file():
-            shutil.copyfile(src_dir / name, out / name)
+    if (src_dir / "dict.txt").is_file():
+        shutil.copyfile(src_dir / "dict.txt", out / "dict.txt")
     _write_json(out / "source.json", {
-        "name": spec.name, "url": url, "archive": spec.archive.filename if spec.archive else None,
+        "name": spec.name, "url": url, "archive": spec.archive.filename,
         "sha256": digest, "size": tarball.stat().st_size, "converted_with": converter, "fetched": _now(),
     })
     return out
 
 
-def filename_of(url: str) -> str:
-    return url.rsplit("/", 1)[-1]
-
-
 def _archive_hint(spec: ModelSpec) -> str:
-    filename = spec.archive.filename if spec.archive else "the archive"
+    filename = spec.archive.filename
     return (f"check the URL and your network; behind a firewall set {MIRROR_ENV} to a server or folder that "
             f"holds {filename}; or download it yourself, unpack it and pass the folder as the model path")
 
@@ -456,10 +451,9 @@ def _dir_config(folder: Path, task: str | None) -> paddle_yml.PaddleConfig | Non
     return cfg
 
 
-def _dir_chars(folder: Path, cfg: paddle_yml.PaddleConfig | None = None) -> tuple[str, ...] | None:
-    """The dictionary of a local model directory: inference.yml's character_dict, or a keys file."""
-    if cfg is None:
-        cfg = _dir_config(folder, None)
+def _dir_chars(folder: Path, cfg: paddle_yml.PaddleConfig | None) -> tuple[str, ...] | None:
+    """The dictionary of a local model directory: its inference.yml's character_dict (cfg, as read
+    by _dir_config), or a keys file."""
     if cfg is not None and cfg.chars:
         return cfg.chars
     return _keys_file(folder)
@@ -490,13 +484,18 @@ def converted_path(folder: Path) -> Path | None:
         return None
     if params_file is None or src_dir != folder:
         return None
+    return _converted_target(model_file, params_file)
+
+
+def _converted_target(model_file: Path, params_file: Path) -> Path:
+    """The cached ONNX file of a Paddle-format model, keyed by the content of its files."""
     return home() / "converted" / _content_key(model_file, params_file)[:40] / "inference.onnx"
 
 
 def _convert_local(folder: Path, model_file: Path, params_file: Path) -> Path:
     if not params_file.is_file():
         raise ModelError(f"model directory {folder} has {model_file.name} but no inference.pdiparams")
-    target = home() / "converted" / _content_key(model_file, params_file)[:40] / "inference.onnx"
+    target = _converted_target(model_file, params_file)
     if target.is_file():
         return target
     with archive.file_lock(home() / "locks" / f"convert-{target.parent.name}.lock"):
@@ -524,7 +523,7 @@ def _local(path: Path, task: str | None = None) -> ModelFiles:
             cfg = None  # the folder's inference.yml belongs to another model beside this file
         if cfg is not None and task:
             paddle_yml.check_task(cfg, task, path.parent)
-        chars = _dir_chars(path.parent, cfg) if cfg is not None else _keys_file(path.parent)
+        chars = _dir_chars(path.parent, cfg)
         return ModelFiles(path.stem, path, chars, dict(cfg.settings) if cfg else {})
     cfg = _dir_config(path, task)
     onnx = path / "inference.onnx"

@@ -206,7 +206,6 @@ def create_app(pipeline, settings: ServeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.settings = settings
     install_handlers(app)
 
     app.add_api_route(

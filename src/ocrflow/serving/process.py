@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import itertools
 import re
 import threading
 import urllib.parse
-import warnings
-from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from ..draw import draw_ocr
 from ..errors import ConfigError, InputError
-from ..inputs import decode_image, is_pdf, pdf_pages
+from ..inputs import FOLDER_SUFFIXES, decode_image, is_pdf, pdf_pages
 from .settings import ServeSettings
 
 PDF, IMAGE = 0, 1
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+IMAGE_SUFFIXES = tuple(FOLDER_SUFFIXES - {".pdf"})
 _SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*):")  # Base64 never holds ':'
 _DATA_URL = re.compile(r"^data:([^;,]*)(;[^,]*)?,", re.I)
 
@@ -90,26 +87,10 @@ def decode_base64(text: str) -> bytes:
         raise ClientError(422, f"file is neither an http(s) URL nor valid Base64 ({exc})") from None
 
 
-def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from the image header, without decoding pixels; 422 if not an image."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                return im.size
-    except Image.DecompressionBombError as exc:
-        raise ClientError(422, f"image refused: {exc}") from None
-    except Exception:
-        raise ClientError(422, f"file is not a readable image (first bytes {data[:16]!r})") from None
-
-
-def encode_picture(image: np.ndarray, polys: np.ndarray, texts: list[str], settings: ServeSettings,
-                   full: Callable[[], np.ndarray] | None = None) -> str:
-    """The side-by-side picture as Base64 JPEG, fitting max_output_img_size. `full` draws it at
-    input size (OCRResult.img); inputs whose picture would not fit are drawn at the output size
-    instead (the same drawing, without rasterising a picture bigger than what is sent)."""
+def encode_picture(image: np.ndarray, polys: np.ndarray, texts: list[str], settings: ServeSettings) -> str:
+    """The side-by-side picture as Base64 JPEG, fitting max_output_img_size. Inputs whose picture
+    would not fit are drawn at the output size (the same drawing, without rasterising a picture
+    bigger than what is sent)."""
     max_w, max_h = settings.max_output_img_size
     h, w = image.shape[:2]
     scale = min(1.0, max_w / (2 * w), max_h / h)
@@ -119,7 +100,7 @@ def encode_picture(image: np.ndarray, polys: np.ndarray, texts: list[str], setti
         quads = np.asarray(polys, np.float32).reshape(-1, 4, 2) * np.float32([nw / w, nh / h])
         picture = draw_ocr(small, quads, texts)
     else:
-        picture = full() if full is not None else draw_ocr(image, polys, texts)
+        picture = draw_ocr(image, polys, texts)
     ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
     if not ok:
         raise RuntimeError("JPEG encoding of the result picture failed")
@@ -133,7 +114,7 @@ def _ocr_one(pipeline, image: np.ndarray, overrides: dict, settings: ServeSettin
         {"poly": poly.astype(int).tolist(), "text": str(text), "score": float(score)}
         for poly, text, score in zip(polys, res["rec_text"], res["rec_score"])
     ]
-    picture = encode_picture(image, polys, list(res["rec_text"]), settings, full=lambda: res.img)
+    picture = encode_picture(image, polys, list(res["rec_text"]), settings)
     return {"texts": texts, "image": picture}
 
 
@@ -165,10 +146,6 @@ def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int,
             return {"ocrResults": results, "dataInfo": info}
         if pdf:
             raise ClientError(422, "fileType is 1 (image) but the file is a PDF: send fileType 0")
-        w, h = image_size(data)
-        if w * h > settings.max_pixels:
-            raise ClientError(422, f"image is {w}x{h} = {w * h} pixels, above the limit of {settings.max_pixels} "
-                                   "(max_pixels)")
         image = decode_image(data, "file", settings.max_pixels)
         if cancel.is_set():
             raise Cancelled()

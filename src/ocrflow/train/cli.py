@@ -99,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _det_options(args: argparse.Namespace) -> dict:
+    """The detection-only flags a det run was given (rec runs keep TrainConfig's defaults)."""
+    out = {k: getattr(args, k) for k in ("crop_size", "shrink_ratio", "shrink_loss") if hasattr(args, k)}
+    if hasattr(args, "scale_range"):
+        out["scale_range"] = tuple(args.scale_range)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("ocrflow").setLevel(logging.INFO if not getattr(args, "quiet", False) else logging.WARNING)
@@ -122,9 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             warmup_epochs=args.warmup_epochs, min_lr=args.min_lr, weight_decay=args.weight_decay,
             clip_grad=args.clip_grad, eval_every=args.eval_every,
             freeze=args.freeze, train_bn=args.train_bn, augment=not args.no_augment,
-            crop_size=getattr(args, "crop_size", 640), scale_range=tuple(getattr(args, "scale_range", (0.7, 1.4))),
-            shrink_ratio=getattr(args, "shrink_ratio", 0.5), shrink_loss=getattr(args, "shrink_loss", "dice"),
-            seed=args.seed, resume=args.resume, device=args.device, workers=args.workers, threads=args.threads,
+            **_det_options(args), seed=args.seed, resume=args.resume, device=args.device, workers=args.workers,
+            threads=args.threads,
             limit=args.limit, export=not args.no_export, progress=not args.quiet)
         result = trainer.Trainer(cfg).fit()
     except (OcrflowError, FileNotFoundError) as exc:

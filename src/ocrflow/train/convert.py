@@ -170,14 +170,6 @@ class OnnxGraphModule(nn.Module):
         return env[upto or self.output_name]
 
     # -- operators (ONNX semantics, opset <= 17) -------------------------------------------
-    @staticmethod
-    def _tensor(v, like: torch.Tensor | None = None):
-        if isinstance(v, torch.Tensor):
-            return v.to(like.device) if like is not None and v.device != like.device else v
-        if isinstance(v, ShapeList):
-            raise NotImplementedError("arithmetic on shape values is not supported")
-        return v
-
     def _binary(self, args, fn):
         a, b = args
         if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):

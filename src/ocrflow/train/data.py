@@ -50,10 +50,6 @@ class RecItem:
     label: list[int]  # class indices (blank = 0 excluded)
 
 
-def is_crop_label(sample: Sample) -> bool:
-    return len(sample.lines) == 1 and not np.asarray(sample.lines[0].points).any()
-
-
 def encode_text(text: str, index: dict[str, int]) -> tuple[list[int], set[str]]:
     """Class indices of the characters of text; characters not in the dictionary are dropped."""
     label, missing = [], set()
@@ -76,7 +72,7 @@ def rec_items(samples: list[Sample], table: list[str], progress: bool = False) -
     skipped = 0
     for sample in tqdm(samples, desc="loading crops", unit="img", disable=None if progress else True):
         image = load_image(sample.image)
-        if is_crop_label(sample):
+        if sample.is_crop:
             h, w = image.shape[:2]
             lines = [(image, np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32), sample.lines[0].text)]
         else:
@@ -352,7 +348,7 @@ def threshold_map(h: int, w: int, polys, ignores, ratio: float = SHRINK_RATIO):
 # -- detection augmentation -------------------------------------------------------------------
 def pipeline_scale(h: int, w: int, params: det_mod.DetParams) -> tuple[float, float]:
     """The (y, x) scale the pipeline's detection resize applies to an h x w image."""
-    rh, rw = det_mod.resize_shape(h, w, params.limit_side_len, params.limit_type, params.max_side_limit)
+    rh, rw = det_mod.input_size(h, w, params)
     return rh / h, rw / w
 
 

@@ -9,7 +9,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,6 @@ class TrainConfig:
     export: bool = True
     initial_eval: bool = True
     progress: bool = True
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -217,7 +216,6 @@ class Trainer:
             for k in self.state:
                 if k in ckpt:
                     self.state[k] = ckpt[k]
-        self.losses: list[float] = []
 
     # -- data -------------------------------------------------------------------------------
     def _load_data(self) -> None:
@@ -285,9 +283,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_grad)
         self.optimizer.step()
         self.state["step"] += 1
-        value = float(losses["loss"].detach())
-        self.losses.append(value)
-        return value
+        return float(losses["loss"].detach())
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, samples=None) -> dict:
@@ -365,7 +361,8 @@ class Trainer:
                   "best_epoch": self.state["best_epoch"], "history": self.state["history"],
                   "last_checkpoint": str(self.out / "last.pt")}
         best_path = self.out / "best.pt"
-        source = best_path if best_path.is_file() else self.out / "last.pt"
+        # best.pt of this run only: a reused --output may hold an earlier run's
+        source = best_path if self.state["best"] is not None and best_path.is_file() else self.out / "last.pt"
         result["checkpoint"] = str(source)
         if cfg.export:
             model_dir, diff = export_checkpoint(source, self.out / "best_model")
