@@ -53,42 +53,6 @@ def test_pad_batch_rounds_the_width():
     assert rec.resize_norm(np.zeros((30, 45, 3), np.uint8), 48, 320).shape == (3, 48, 320)
 
 
-def test_cost_plan_cuts_where_widths_climb():
-    plan = lambda widths, known=(): rec.cost_plan(widths, 6, shapes.bucket, set(known))  # noqa: E731
-    assert plan([]) == []
-    assert plan([100] * 12) == [6, 6]
-    # fixed batches of 6 would pad five short words to the long line's 2048 px
-    assert plan([40, 40, 50, 60, 60, 2000]) == [5, 1]
-    # equal pixels either way: the shapes already prepared win
-    assert plan([100] * 7, {(4, 128), (3, 128)}) == [4, 3]
-    assert plan([100] * 7, {(6, 128), (1, 128)}) == [6, 1]
-    widths = sorted(np.random.default_rng(1).integers(32, 3200, 200).tolist())
-    sizes = plan(widths)
-    assert sum(sizes) == 200 and max(sizes) <= 6 and min(sizes) >= 1
-    fixed_pixels = sum(len(widths[i : i + 6]) * shapes.bucket(widths[min(i + 6, 200) - 1]) for i in range(0, 200, 6))
-    ends = np.cumsum(sizes)
-    assert sum(n * shapes.bucket(widths[e - 1]) for n, e in zip(sizes, ends)) < fixed_pixels
-
-
-def test_recent_shapes_is_a_bounded_lru():
-    seen = shapes.RecentShapes(2)
-    seen.add((6, 128))
-    seen.add((1, 64))
-    seen.add((6, 128))  # used again: now the most recent
-    seen.add((2, 32))
-    assert (6, 128) in seen and (2, 32) in seen and (1, 64) not in seen
-
-
-def test_hpip_recognition_batches_follow_the_plan():
-    pipe = create_pipeline("OCR", device="cpu", use_hpip=True)
-    crops = [np.full((30, w, 3), 255, np.uint8) for w in (600, 30, 40, 35, 45, 50, 38)]
-    batches = list(pipe._rec_batches(crops, 6))
-    assert sorted(i for b, _ in batches for i in b) == list(range(7))
-    assert [len(b) for b, _ in batches] == [6, 1]  # the short words together, the long line alone
-    assert [x.shape[3] for _, x in batches] == [96, 960]
-    assert all((x.shape[0], x.shape[3]) in pipe.rec_shapes for _, x in batches)
-
-
 def test_openvino_settings_per_precision():
     path = resolve("PP-OCRv4_mobile_rec", "rec").onnx
     exact = load_model(path, "cpu", backend="openvino")

@@ -42,10 +42,10 @@ class OCRPipeline:
         self.det_norm = det.norm_coefficients(ds.get("mean", det.IMAGENET_MEAN), ds.get("std", det.IMAGENET_STD),
                                               ds.get("scale", 1 / 255))
         _, self.rec_height, self.rec_width = rs.get("image_shape", (3, rec.REC_HEIGHT, rec.REC_WIDTH))
-        # use_hpip: inputs padded up to a few shapes (shapes.py); recognition crops without the
-        # 320 px minimum width, which is mostly padding for short words (_rec_batches).
+        # use_hpip: inputs padded up to a few shapes (shapes.py), and recognition crops without the
+        # 320 px minimum width, which is mostly padding for short words.
         self.round_shape = shapes.bucket if config.use_hpip else None
-        self.rec_shapes = shapes.RecentShapes(hpip.SHAPE_CACHE["rec"])
+        self.rec_min_width = rec.HPIP_MIN_WIDTH if config.use_hpip else self.rec_width
         chars = rec_files.chars
         if chars is None and "character" in self.rec_model.metadata:
             chars = tuple(self.rec_model.metadata["character"].splitlines())
@@ -113,34 +113,16 @@ class OCRPipeline:
     ) -> list[tuple[str, float]]:
         """(text, score) for each crop, in the order given."""
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        batches = self._rec_batches(crops, batch_size)
-        while True:
+        for batch in rec.batch_plan(crops, batch_size):
             with stage(timer, "rec_pre"):
-                batch, x = next(batches, (None, None))
-            if batch is None:
-                break
+                x = rec.pad_batch([rec.resize_norm(crops[i], self.rec_height, self.rec_min_width) for i in batch],
+                                  self.round_shape)
             with stage(timer, "rec_model"):
                 probs = self.rec_model.run(x)
             with stage(timer, "rec_decode"):
                 for i, decoded in zip(batch, rec.ctc_decode(probs, self.char_table)):
                     out[i] = decoded
         return out
-
-    def _rec_batches(self, crops: list[np.ndarray], batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
-        """(crop indices, model input) per recognition call."""
-        if self.round_shape is None:  # exact: the official plan, fixed batches in ratio order
-            for batch in rec.batch_plan(crops, batch_size):
-                yield batch, rec.pad_batch([rec.resize_norm(crops[i], self.rec_height, self.rec_width) for i in batch])
-            return
-        # use_hpip: batches of up to batch_size, cut where padding and new shapes cost least.
-        order = rec.ratio_order(crops)
-        items = [rec.resize_norm(crops[i], self.rec_height, rec.HPIP_MIN_WIDTH) for i in order]
-        start = 0
-        for n in rec.cost_plan([x.shape[2] for x in items], batch_size, self.round_shape, self.rec_shapes):
-            x = rec.pad_batch(items[start : start + n], self.round_shape)
-            self.rec_shapes.add((n, x.shape[3]))
-            yield order[start : start + n], x
-            start += n
 
     def ocr(
         self,

@@ -9,7 +9,7 @@ zeros to the widest in its batch; crops sorted by w/h (stable) and cut into batc
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Container
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -38,45 +38,10 @@ def resize_norm(crop: np.ndarray, height: int = REC_HEIGHT, base_width: int = RE
     return out
 
 
-def ratio_order(crops: list[np.ndarray]) -> list[int]:
-    """Indices of the crops sorted by aspect ratio w/h (stable)."""
-    return sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
-
-
 def batch_plan(crops: list[np.ndarray], batch_size: int) -> list[list[int]]:
     """Indices of the crops, sorted by aspect ratio (stable), cut into batches."""
-    order = ratio_order(crops)
+    order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-# use_hpip's batching costs, in the model's time for one batch row one pixel wide (7 us on a
-# 2-core AVX512-BF16 CPU): a model call costs ~85 of them beside its pixels, and a shape the
-# engine has not prepared kernels for ~1700 (12 ms). The ratios held for f32 and bf16 alike.
-CALL_COST = 85
-NEW_SHAPE_COST = 1700
-
-
-def cost_plan(widths: list[int], max_batch: int, round_width: Callable[[int], int], known: Container) -> list[int]:
-    """Batch sizes cutting crops of nondecreasing `widths` at the least model time.
-
-    A batch of n crops runs at width round_width(its widest) and costs n x that width, plus
-    CALL_COST, plus NEW_SHAPE_COST unless (n, width) is in `known`. Fixed batches of max_batch
-    pad short crops to the width of long ones where widths climb fast; this cuts there instead.
-    """
-    n = len(widths)
-    best = [0.0] + [math.inf] * n  # best[i]: least cost of the first i crops
-    cut = [0] * (n + 1)
-    for i in range(1, n + 1):
-        width = round_width(widths[i - 1])
-        for k in range(1, min(max_batch, i) + 1):
-            cost = best[i - k] + k * width + CALL_COST + (0 if (k, width) in known else NEW_SHAPE_COST)
-            if cost < best[i]:
-                best[i], cut[i] = cost, i - k
-    sizes = []
-    while n > 0:
-        sizes.append(n - cut[n])
-        n = cut[n]
-    return sizes[::-1]
 
 
 def pad_batch(items: list[np.ndarray], round_width: Callable[[int], int] | None = None) -> np.ndarray:
