@@ -1,6 +1,6 @@
 """Speed of ocrflow against the reference systems, side by side in one run.
 
-    python benchmarks/speed.py [INPUT ...] [--systems ocrflow,rapid,paddle] [--runs 1] [--warmup 0]
+    python benchmarks/speed.py [INPUT ...] [--systems ocrflow,rapid,paddle] [--runs 1] [--warmup 0] [--rounds 1]
 
 INPUT: image files or folders (default: the images under tests/data). The references are the ones
 `../shared/anchors/SETUP.md` builds (RapidOCR 1.4.4 on ONNX Runtime; PaddleOCR 3.7.0 on Paddle
@@ -14,6 +14,9 @@ often the texts agree with the official stack, and ocrflow's time per stage.
 By default every image is timed the first time a system sees it (after one image for start-up):
 engines prepare kernels per input shape, so a warm-up pass over the same images (--warmup 1)
 measures them with those kernels ready, as a long job meets shapes it has seen before.
+
+A shared machine drifts by 5-10% over minutes: --rounds 3 runs all systems three times, round-robin,
+and reports each system's median round and the median of the same-round ratios.
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("--anchors", default=str(Path.home() / ".cache" / "ocrflow-anchors"))
     ap.add_argument("--anchor-scripts", default=str(ROOT.parent / "shared" / "anchors"))
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every system this many times, round-robin; report medians (default 1)")
     ap.add_argument("--warmup", type=int, default=0, help="passes over the images before timing (default 0)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--use_hpip", action="store_true", help="also run ocrflow with use_hpip=True")
@@ -107,17 +112,26 @@ def main(argv=None) -> int:
         "paddle": [str(anchors / "venv-paddle" / "bin" / "python"), str(scripts / "run_paddle.py"), "--list",
                    listing, *common],
     }
-    systems = args.systems.split(",") + (["ocrflow-hpip"] if args.use_hpip else [])
-    results = {}
-    print(f"{len(paths)} images, {args.threads} threads, {args.runs} run(s) after {args.warmup} warm-up pass(es)")
-    for name in systems:
-        cmd = commands[name]
-        if not Path(cmd[0]).exists() or not Path(cmd[1]).exists():
+    systems = []
+    for name in args.systems.split(",") + (["ocrflow-hpip"] if args.use_hpip else []):
+        if Path(commands[name][0]).exists() and Path(commands[name][1]).exists():
+            systems.append(name)
+        else:
             print(f"  {name}: skipped (not built: see ../shared/anchors/SETUP.md)")
-            continue
-        print(f"  running {name} ...", flush=True)
-        lines, rss, _ = run(cmd, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-        results[name] = summarise(name, lines, rss)
+    print(f"{len(paths)} images, {args.threads} threads, {args.runs} run(s) after {args.warmup} warm-up pass(es), "
+          f"{args.rounds} round(s)")
+    rounds: dict[str, list[dict]] = {name: [] for name in systems}
+    for r in range(args.rounds):
+        for name in systems[r % len(systems):] + systems[: r % len(systems)]:  # each round starts elsewhere
+            print(f"  round {r + 1}: running {name} ...", flush=True)
+            lines, rss, _ = run(commands[name], env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+            rounds[name].append(summarise(name, lines, rss))
+    # Per system the round of median throughput; ratios are medians of same-round ratios, which
+    # cancel the drift of a shared machine between rounds.
+    results = {name: sorted(rs, key=lambda x: x["images_per_s"])[len(rs) // 2] for name, rs in rounds.items()}
+    if args.rounds > 1:
+        for name, rs in rounds.items():
+            print(f"  {name} images/s per round: " + ", ".join(f"{x['images_per_s']:.3f}" for x in rs))
     print(f"\n{'system':14} {'img/s':>7} {'p50 s':>7} {'p95 s':>7} {'RSS MiB':>8} {'same text':>10}")
     official = results.get("paddle")
     for name, r in results.items():
@@ -130,8 +144,9 @@ def main(argv=None) -> int:
     for ours in ("ocrflow", "ocrflow-hpip"):
         for ref in ("paddle", "rapid"):
             if ours in results and ref in results:
-                ratio = results[ours]["images_per_s"] / results[ref]["images_per_s"]
-                print(f"throughput {ours} / {ref}: {ratio:.2f}x")
+                ratios = [a["images_per_s"] / b["images_per_s"] for a, b in zip(rounds[ours], rounds[ref])]
+                spread = f" (rounds: {', '.join(f'{x:.2f}' for x in ratios)})" if len(ratios) > 1 else ""
+                print(f"throughput {ours} / {ref}: {statistics.median(ratios):.2f}x{spread}")
     ours = [n for n in ("ocrflow", "ocrflow-hpip") if "stages_s" in results.get(n, {})]
     if ours:
         print("\ntime per stage, all images (s and share): " + "   ".join(ours))
@@ -149,7 +164,8 @@ def main(argv=None) -> int:
                 print(f"  {n} start-up: import {su['import']:.2f} s, model load {su['load']:.2f} s, "
                       f"first result {su['first_result']:.2f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+        Path(args.json).write_text(json.dumps({"median": results, "rounds": rounds}, indent=1, ensure_ascii=False),
+                                   encoding="utf-8")
     os.unlink(listing)
     return 0
 
