@@ -7,6 +7,7 @@ fast path reads the same text as the exact one on the demo and golden images, ba
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -51,6 +52,15 @@ def test_pad_batch_rounds_the_width():
     # without the 320 px minimum, a short word is as wide as its ratio says
     assert rec.resize_norm(np.zeros((30, 45, 3), np.uint8), 48, rec.HPIP_MIN_WIDTH).shape == (3, 48, 72)
     assert rec.resize_norm(np.zeros((30, 45, 3), np.uint8), 48, 320).shape == (3, 48, 320)
+
+
+def test_use_hpip_widens_onednn_kernel_cache_unless_set(monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    hpip.widen_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(hpip.PRIMITIVE_CACHE) == "2048"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "512")  # the user's choice stands
+    hpip.widen_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "512"
 
 
 def test_openvino_settings_per_precision():

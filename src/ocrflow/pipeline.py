@@ -64,6 +64,8 @@ class OCRPipeline:
         if not conf.use_hpip:
             return load_model(path, device, conf.cpu_threads, conf.backend)
         choice = hpip.choose(device)
+        if choice.backend == "openvino":
+            hpip.widen_kernel_cache()
         log.info("use_hpip: %s on %s: %s", Path(path).parent.name, device, choice.reason)
         return load_model(path, device, conf.cpu_threads, choice.backend, choice.precision,
                           shape_cache=hpip.SHAPE_CACHE[task])
