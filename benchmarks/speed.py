@@ -118,6 +118,10 @@ def main(argv=None) -> int:
             systems.append(name)
         else:
             print(f"  {name}: skipped (not built: see ../shared/anchors/SETUP.md)")
+    if not systems:
+        print("nothing to run")
+        return 1
+    args.rounds = max(args.rounds, 1)
     print(f"{len(paths)} images, {args.threads} threads, {args.runs} run(s) after {args.warmup} warm-up pass(es), "
           f"{args.rounds} round(s)")
     rounds: dict[str, list[dict]] = {name: [] for name in systems}
