@@ -41,6 +41,8 @@ def test_padded_detection_input_is_the_exact_one_plus_zeros():
     np.testing.assert_array_equal(out[:, :, :736, :288], exact)
     assert not out[:, :, 736:].any()
     assert det.input_size(10, 20, params) == det.preprocess(np.zeros((10, 20, 3), np.uint8), params).shape[2:]
+    with pytest.raises(ValueError, match="H x W x 3"):
+        det.preprocess(np.zeros((40, 40), np.uint8), params)  # every channel is written, none left unset
 
 
 def test_pad_batch_rounds_the_width():

@@ -93,6 +93,8 @@ def preprocess(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.
     few distinct input shapes; the caller crops the output back to `input_size`.
     """
     alpha, beta = norm if norm is not None else (_ALPHA, _BETA)
+    if image.ndim != 3 or image.shape[2] != len(alpha):
+        raise ValueError(f"detection needs an H x W x {len(alpha)} image, got shape {image.shape}")
     h, w = image.shape[:2]
     if h + w < 64:
         padded = np.zeros((max(32, h), max(32, w), 3), np.uint8)
