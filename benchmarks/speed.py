@@ -17,6 +17,8 @@ measures them with those kernels ready, as a long job meets shapes it has seen b
 
 A shared machine drifts by 5-10% over minutes: --rounds 3 runs all systems three times, round-robin,
 and reports each system's median round and the median of the same-round ratios.
+
+--json FILE writes {"median": {system: results of its median round}, "rounds": {system: [results per round]}}.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--json", help="write the full results here")
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     paths = collect(args.inputs)[: args.limit]
     anchors, scripts = Path(args.anchors), Path(args.anchor_scripts)
     common = ["--runs", str(args.runs), "--warmup", str(args.warmup), "--threads", str(args.threads)]
@@ -120,8 +124,8 @@ def main(argv=None) -> int:
             print(f"  {name}: skipped (not built: see ../shared/anchors/SETUP.md)")
     if not systems:
         print("nothing to run")
+        os.unlink(listing)
         return 1
-    args.rounds = max(args.rounds, 1)
     print(f"{len(paths)} images, {args.threads} threads, {args.runs} run(s) after {args.warmup} warm-up pass(es), "
           f"{args.rounds} round(s)")
     rounds: dict[str, list[dict]] = {name: [] for name in systems}
@@ -130,9 +134,9 @@ def main(argv=None) -> int:
             print(f"  round {r + 1}: running {name} ...", flush=True)
             lines, rss, _ = run(commands[name], env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
             rounds[name].append(summarise(name, lines, rss))
-    # Per system the round of median throughput; ratios are medians of same-round ratios, which
-    # cancel the drift of a shared machine between rounds.
-    results = {name: sorted(rs, key=lambda x: x["images_per_s"])[len(rs) // 2] for name, rs in rounds.items()}
+    # Per system the round of median throughput (the lower one for even N); ratios are the (low)
+    # medians of same-round ratios, which cancel the drift of a shared machine between rounds.
+    results = {name: sorted(rs, key=lambda x: x["images_per_s"])[(len(rs) - 1) // 2] for name, rs in rounds.items()}
     if args.rounds > 1:
         for name, rs in rounds.items():
             print(f"  {name} images/s per round: " + ", ".join(f"{x['images_per_s']:.3f}" for x in rs))
@@ -150,7 +154,7 @@ def main(argv=None) -> int:
             if ours in results and ref in results:
                 ratios = [a["images_per_s"] / b["images_per_s"] for a, b in zip(rounds[ours], rounds[ref])]
                 spread = f" (rounds: {', '.join(f'{x:.2f}' for x in ratios)})" if len(ratios) > 1 else ""
-                print(f"throughput {ours} / {ref}: {statistics.median(ratios):.2f}x{spread}")
+                print(f"throughput {ours} / {ref}: {statistics.median_low(ratios):.2f}x{spread}")
     ours = [n for n in ("ocrflow", "ocrflow-hpip") if "stages_s" in results.get(n, {})]
     if ours:
         print("\ntime per stage, all images (s and share): " + "   ".join(ours))

@@ -42,7 +42,7 @@ def test_padded_detection_input_is_the_exact_one_plus_zeros():
     assert not out[:, :, 736:].any()
     assert det.input_size(10, 20, params) == det.preprocess(np.zeros((10, 20, 3), np.uint8), params).shape[2:]
     with pytest.raises(ValueError, match="H x W x 3"):
-        det.preprocess(np.zeros((40, 40), np.uint8), params)  # every channel is written, none left unset
+        det.preprocess(np.zeros((40, 40), np.uint8), params)  # refused, not planes of the output left unset
 
 
 def test_pad_batch_rounds_the_width():
@@ -57,7 +57,8 @@ def test_pad_batch_rounds_the_width():
 
 
 def test_use_hpip_widens_onednn_kernel_cache_unless_set(monkeypatch):
-    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "unset")  # so monkeypatch restores the original
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
     hpip.widen_kernel_cache()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(hpip.PRIMITIVE_CACHE) == "2048"
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "512")  # the user's choice stands
