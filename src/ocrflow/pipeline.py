@@ -103,7 +103,7 @@ class OCRPipeline:
             x = det.preprocess(image, params, self.det_norm, self.round_shape)
             xh, xw = det.input_size(h, w, params)
         with stage(timer, "det_model"):
-            prob = self.det_model.run(x)[0, 0]
+            prob = self.det_model.run(x, copy=False)[0, 0]  # read before this thread's next run
             if prob.shape != (xh, xw):
                 prob = np.ascontiguousarray(prob[:xh, :xw])
         with stage(timer, "det_post"):
@@ -120,7 +120,7 @@ class OCRPipeline:
                 x = rec.pad_batch([rec.resize_norm(crops[i], self.rec_height, self.rec_min_width) for i in batch],
                                   self.round_shape)
             with stage(timer, "rec_model"):
-                probs = self.rec_model.run(x)
+                probs = self.rec_model.run(x, copy=False)  # decoded before the next batch runs
             with stage(timer, "rec_decode"):
                 for i, decoded in zip(batch, rec.ctc_decode(probs, self.char_table)):
                     out[i] = decoded

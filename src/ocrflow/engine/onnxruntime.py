@@ -67,5 +67,6 @@ class OrtModel:
     def output_shape(self) -> list:
         return list(self.session.get_outputs()[0].shape)
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, copy: bool = True) -> np.ndarray:
+        """The first output; always a fresh array (`copy` is for OvModel's interface)."""
         return self.session.run(None, {self.input_name: x})[0]
