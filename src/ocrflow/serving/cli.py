@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from ..errors import ConfigError, OcrflowError
-from .settings import _BYTES, FIELDS, ServeSettings, coerce, from_mapping, to_mapping
+from .settings import BYTE_FIELDS, FIELDS, ServeSettings, coerce, from_mapping, to_mapping
 
 HELP = {
     "host": "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
             ap.add_argument(*flags, dest=name, action="append", default=None, metavar="CIDR|HOST", help=HELP[name])
         else:
             kind = {"int": int, "float": float, "float | None": float}.get(str(f.type), str)
-            if name in _BYTES:
+            if name in BYTE_FIELDS:
                 kind = str
             ap.add_argument(*flags, dest=name, type=kind, default=None, help=HELP[name])
     return ap

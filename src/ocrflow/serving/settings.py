@@ -47,7 +47,7 @@ _POSITIVE_INT = {"port", "workers", "threads", "retry_after", "max_body_bytes", 
                  "url_max_bytes"}
 _NON_NEGATIVE_INT = {"queue_size", "url_max_redirects"}
 _POSITIVE_FLOAT = {"request_timeout", "url_connect_timeout", "url_read_timeout", "url_timeout", "pdf_render_scale"}
-_BYTES = {"max_body_bytes", "url_max_bytes"}
+BYTE_FIELDS = {"max_body_bytes", "url_max_bytes"}  # sizes: a number of bytes or "200MB"
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 FIELDS = {f.name: f for f in dataclasses.fields(ServeSettings)}
 # PaddleX's Serving.extra keys -> ours.
@@ -100,7 +100,7 @@ def parse_bytes(text: str | int) -> int:
 
 def coerce(name: str, value):
     """A YAML or command-line value -> the field's type (sizes, lists, pairs); checked by check()."""
-    if name in _BYTES and isinstance(value, str):
+    if name in BYTE_FIELDS and isinstance(value, str):
         return parse_bytes(value)
     if name == "url_allow":
         if isinstance(value, str):
