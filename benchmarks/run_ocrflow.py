@@ -2,8 +2,10 @@
 
     python benchmarks/run_ocrflow.py --list imgs.txt [--runs 1] [--warmup 1] [--threads 2] [--use_hpip]
 
-One JSON line per image on stdout: path, boxes, texts, scores, seconds (median over runs, read ->
-texts), plus "stages" (seconds per stage, median run). A last line {"summary": ...} holds the wall
+One JSON line per image on stdout: path, boxes, texts, scores, seconds (median over runs, the time
+between its result and the previous one, as `predict(list)` yields them: reading, and detection of
+the next image overlapped with this one's recognition), plus "stages" (seconds per stage in that
+interval, median run). A last line {"summary": ...} holds the wall
 time of each pass over the whole list, the model load time and the time to first result.
 """
 
@@ -30,6 +32,22 @@ def once(pipeline, path: str, timer: StageTimer) -> dict:
     return pipeline.ocr(page.image, timer=timer)
 
 
+def timed_pass(pipeline, paths: list[str]) -> tuple[list, list[float], list[dict]]:
+    """Results, seconds and stage seconds per image of one predict() over the whole list."""
+    timer = StageTimer()
+    results, seconds, stages, before = [], [], [], {}
+    t = time.perf_counter()
+    for res in pipeline.predict(paths, on_error="raise", timer=timer):
+        now = time.perf_counter()
+        seconds.append(now - t)
+        t = now
+        snap = dict(timer.seconds)
+        stages.append({k: v - before.get(k, 0.0) for k, v in snap.items()})
+        before = snap
+        results.append(res)
+    return results, seconds, stages
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("images", nargs="*")
@@ -49,21 +67,19 @@ def main() -> int:
     once(pipeline, paths[0], StageTimer())
     first = time.perf_counter() - t0
     for _ in range(args.warmup):
-        for p in paths:
-            once(pipeline, p, StageTimer())
+        timed_pass(pipeline, paths)
     seconds: dict[str, list[float]] = {p: [] for p in paths}
     stages: dict[str, list[dict]] = {p: [] for p in paths}
     results: dict[str, dict] = {}
     passes = []
     for _ in range(max(args.runs, 1)):
         t_pass = time.perf_counter()
-        for p in paths:
-            timer = StageTimer()
-            t = time.perf_counter()
-            results[p] = once(pipeline, p, timer)
-            seconds[p].append(time.perf_counter() - t)
-            stages[p].append(dict(timer.seconds))
+        res, secs, sts = timed_pass(pipeline, paths)
         passes.append(time.perf_counter() - t_pass)
+        for p, r, sec, st in zip(paths, res, secs, sts):
+            results[p] = r
+            seconds[p].append(sec)
+            stages[p].append(st)
     for p in paths:
         r = results[p]
         mid = sorted(range(len(seconds[p])), key=seconds[p].__getitem__)[len(seconds[p]) // 2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections import defaultdict
 
@@ -10,10 +11,11 @@ STAGES = ("decode", "det_pre", "det_model", "det_post", "crop", "rec_pre", "rec_
 
 
 class StageTimer:
-    """Accumulates seconds per stage name; not shared between threads."""
+    """Accumulates seconds per stage name, from any thread (predict detects in a worker thread)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def __call__(self, stage: str):
@@ -21,7 +23,9 @@ class StageTimer:
         try:
             yield
         finally:
-            self.seconds[stage] += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                self.seconds[stage] += elapsed
 
 
 _NULL = contextlib.nullcontext()
