@@ -9,6 +9,7 @@ import cv2
 import pytest
 from conftest import DATA, DEMO
 
+from ocrflow import create_pipeline
 from ocrflow.errors import InputError
 
 
@@ -66,3 +67,14 @@ def test_stopping_early_leaves_no_worker(pipeline):
     next(gen)
     gen.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("ocrflow-detect")]
+
+
+def test_one_cpu_thread_means_no_worker(monkeypatch):
+    pipeline = create_pipeline("OCR", cpu_threads=1)
+    assert not pipeline.overlap
+    threads = []
+    detect = pipeline.detect
+    monkeypatch.setattr(pipeline, "detect",
+                        lambda *a, **k: threads.append(threading.current_thread()) or detect(*a, **k))
+    list(pipeline.predict(images()))
+    assert threads == [threading.current_thread()] * 3

@@ -47,6 +47,8 @@ class OCRPipeline:
         # 320 px minimum width, which is mostly padding for short words.
         self.round_shape = shapes.bucket if config.use_hpip else None
         self.rec_min_width = rec.HPIP_MIN_WIDTH if config.use_hpip else self.rec_width
+        # Detection of the next page beside recognition of this one (_run) needs a second core.
+        self.overlap = (config.cpu_threads or os.cpu_count() or 1) > 1
         chars = rec_files.chars
         if chars is None and "character" in self.rec_model.metadata:
             chars = tuple(self.rec_model.metadata["character"].splitlines())
@@ -138,7 +140,7 @@ class OCRPipeline:
         """One BGR image -> dt_polys, dt_scores, rec_text, rec_score. `detected`: its boxes and
         scores if detection already ran."""
         params = params or self.config.det
-        boxes, scores = detected or self.detect(image, params, timer)
+        boxes, scores = detected if detected is not None else self.detect(image, params, timer)
         with stage(timer, "crop"):
             crops = [crop_box(image, box) for box in boxes]
         texts = self.recognize(crops, rec_batch_size or self.config.rec_batch_size, timer)
@@ -187,7 +189,8 @@ class OCRPipeline:
     ) -> Iterator[OCRResult]:
         # While one page is recognised, a worker thread detects the next: kernel preparation for a
         # new input shape runs on one core, so the other is free (photos seen for the first time:
-        # 4-8% faster). The worker starts with the second page: a single image runs in the caller.
+        # 4-8% faster). The worker starts with the second page: a single image runs in the caller;
+        # with cpu_threads=1 everything does.
         pages = self.pages(x)
         pending = None  # (label, page or its InputError, future of its detection or None)
         with ThreadPoolExecutor(1, thread_name_prefix="ocrflow-detect") as pool:
@@ -198,7 +201,8 @@ class OCRPipeline:
                     break
                 label, page = item
                 future = None
-                if pending and not isinstance(page, Exception) and not isinstance(pending[1], Exception):
+                if (self.overlap and pending and not isinstance(page, Exception)
+                        and not isinstance(pending[1], Exception)):
                     future = pool.submit(self.detect, page.image, params, timer)
                 if pending:
                     yield from self._finish(*pending, params, batch_size, policy, timer)
