@@ -71,7 +71,6 @@ def test_openvino_settings_per_precision():
     exact = load_model(path, "cpu", backend="openvino")
     assert exact.settings["CPU_RUNTIME_CACHE_CAPACITY"] == 16 and "SNIPPETS_MODE" not in exact.settings
     assert exact._compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
-    assert exact._compiled.get_property("ENABLE_CPU_PINNING") is False  # detection and recognition overlap
     fast = load_model(path, "cpu", backend="openvino", precision="bf16", shape_cache=256)
     assert fast.settings["CPU_RUNTIME_CACHE_CAPACITY"] == 256
     assert fast.settings["SNIPPETS_MODE"] == "DISABLE" and fast.settings["INFERENCE_PRECISION_HINT"] == "bf16"

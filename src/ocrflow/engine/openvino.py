@@ -31,10 +31,8 @@ class OvModel:
         # OCR's ever-changing shapes that is memory growing without end, so keep it small.
         if shape_cache is None:
             shape_cache = int(os.environ.get("OCRFLOW_OV_CACHE", "16"))
-        # No pinning: predict() runs detection and recognition side by side (pipeline._run), and
-        # two pinned thread pools on the same cores slowed some runs by 25%; unpinned: +5-13%.
         config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
-                  "CPU_RUNTIME_CACHE_CAPACITY": shape_cache, "ENABLE_CPU_PINNING": False}
+                  "CPU_RUNTIME_CACHE_CAPACITY": shape_cache}
         if precision == "bf16":
             # OpenVINO's generated subgraph kernels ("snippets") are compiled per shape; without
             # them bf16 prepares a new shape ~1.5x faster and runs as fast (f32: no difference).
