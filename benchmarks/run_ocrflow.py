@@ -3,9 +3,8 @@
     python benchmarks/run_ocrflow.py --list imgs.txt [--runs 1] [--warmup 1] [--threads 2] [--use_hpip]
 
 One JSON line per image on stdout: path, boxes, texts, scores, seconds (median over runs, the time
-between its result and the previous one, as `predict(list)` yields them: reading, and detection of
-the next image overlapped with this one's recognition), plus "stages" (seconds per stage in that
-interval, median run). A last line {"summary": ...} holds the wall
+between its result and the previous one as `predict(list)` yields them, reading included), plus
+"stages" (seconds per stage in that interval, median run). A last line {"summary": ...} holds the wall
 time of each pass over the whole list, the model load time and the time to first result.
 """
 

@@ -79,8 +79,7 @@ def summarise(name: str, lines: list[dict], rss: float) -> dict:
     if stages:
         total = {k: sum(s.get(k, 0.0) for s in stages) for k in STAGES}
         out["stages_s"] = total
-        # Detection of the next image runs beside recognition, so the stages add up to more than
-        # the wall time: what runs outside the model forward passes is compared with the wall time.
+        # What runs outside the model forward passes, as a share of the wall time.
         outside = sum(total.values()) - total["det_model"] - total["rec_model"]
         out["outside_share"] = outside / sum(secs)
     extra = [ln["summary"] for ln in lines if "summary" in ln]

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +46,6 @@ class OCRPipeline:
         # 320 px minimum width, which is mostly padding for short words.
         self.round_shape = shapes.bucket if config.use_hpip else None
         self.rec_min_width = rec.HPIP_MIN_WIDTH if config.use_hpip else self.rec_width
-        # Detection of the next page beside recognition of this one (_run) needs a second core.
-        self.overlap = (config.cpu_threads or os.cpu_count() or 1) > 1
         chars = rec_files.chars
         if chars is None and "character" in self.rec_model.metadata:
             chars = tuple(self.rec_model.metadata["character"].splitlines())
@@ -135,12 +132,10 @@ class OCRPipeline:
         params: det.DetParams | None = None,
         rec_batch_size: int | None = None,
         timer: StageTimer | None = None,
-        detected: tuple[np.ndarray, list[float]] | None = None,
     ) -> dict:
-        """One BGR image -> dt_polys, dt_scores, rec_text, rec_score. `detected`: its boxes and
-        scores if detection already ran."""
+        """One BGR image -> dt_polys, dt_scores, rec_text, rec_score."""
         params = params or self.config.det
-        boxes, scores = detected if detected is not None else self.detect(image, params, timer)
+        boxes, scores = self.detect(image, params, timer)
         with stage(timer, "crop"):
             crops = [crop_box(image, box) for box in boxes]
         texts = self.recognize(crops, rec_batch_size or self.config.rec_batch_size, timer)
@@ -187,42 +182,24 @@ class OCRPipeline:
     def _run(
         self, x, params: det.DetParams, batch_size: int, policy: OnError, timer: StageTimer | None
     ) -> Iterator[OCRResult]:
-        # While one page is recognised, a worker thread detects the next: kernel preparation for a
-        # new input shape runs on one core, so the other is free (photos seen for the first time:
-        # 4-8% faster). The worker starts with the second page: a single image runs in the caller;
-        # with cpu_threads=1 everything does.
         pages = self.pages(x)
-        pending = None  # (label, page or its InputError, future of its detection or None)
-        with ThreadPoolExecutor(1, thread_name_prefix="ocrflow-detect") as pool:
-            while True:
-                with stage(timer, "decode"):
-                    item = next(pages, None)
-                if item is None:
-                    break
-                label, page = item
-                future = None
-                if (self.overlap and pending and not isinstance(page, Exception)
-                        and not isinstance(pending[1], Exception)):
-                    future = pool.submit(self.detect, page.image, params, timer)
-                if pending:
-                    yield from self._finish(*pending, params, batch_size, policy, timer)
-                pending = (label, page, future)
-            if pending:
-                yield from self._finish(*pending, params, batch_size, policy, timer)
-
-    def _finish(self, label, page, future, params, batch_size, policy, timer) -> Iterator[OCRResult]:
-        """The result of one page (detection done by `future` if given), or its error handled."""
-        if isinstance(page, Exception):
-            if policy == "raise":
-                raise page
-            if callable(policy):
-                policy(label, page)
-            else:
-                log.warning("skipped %s", page)
-            return
-        data = self.ocr(page.image, params, batch_size, timer, future.result() if future else None)
-        data.update(input_path=page.input_path, page_index=page.page_index)
-        yield OCRResult(data, image=page.image, name=page.name, suffix=page.suffix)
+        while True:
+            with stage(timer, "decode"):
+                item = next(pages, None)
+            if item is None:
+                return
+            label, page = item
+            if isinstance(page, Exception):
+                if policy == "raise":
+                    raise page
+                if callable(policy):
+                    policy(label, page)
+                else:
+                    log.warning("skipped %s", page)
+                continue
+            data = self.ocr(page.image, params, batch_size, timer)
+            data.update(input_path=page.input_path, page_index=page.page_index)
+            yield OCRResult(data, image=page.image, name=page.name, suffix=page.suffix)
 
     __call__ = predict
 

@@ -11,7 +11,7 @@ STAGES = ("decode", "det_pre", "det_model", "det_post", "crop", "rec_pre", "rec_
 
 
 class StageTimer:
-    """Accumulates seconds per stage name, from any thread (predict detects in a worker thread)."""
+    """Accumulates seconds per stage name, from any thread."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
