@@ -43,7 +43,7 @@ def timed_pass(pipeline, paths: list[str]) -> tuple[list, list[float], list[dict
         snap = dict(timer.seconds)
         stages.append({k: v - before.get(k, 0.0) for k, v in snap.items()})
         before = snap
-        results.append(res)
+        results.append(dict(res))  # the fields only: an OCRResult also holds its decoded image
     return results, seconds, stages
 
 
@@ -75,7 +75,7 @@ def main() -> int:
         t_pass = time.perf_counter()
         res, secs, sts = timed_pass(pipeline, paths)
         passes.append(time.perf_counter() - t_pass)
-        for p, r, sec, st in zip(paths, res, secs, sts):
+        for p, r, sec, st in zip(paths, res, secs, sts, strict=True):  # one page per image
             results[p] = r
             seconds[p].append(sec)
             stages[p].append(st)

@@ -79,9 +79,8 @@ def summarise(name: str, lines: list[dict], rss: float) -> dict:
     if stages:
         total = {k: sum(s.get(k, 0.0) for s in stages) for k in STAGES}
         out["stages_s"] = total
-        # What runs outside the model forward passes, as a share of the wall time.
-        outside = sum(total.values()) - total["det_model"] - total["rec_model"]
-        out["outside_share"] = outside / sum(secs)
+        # Everything but the model forward passes (untimed gaps included), as a share of wall time.
+        out["outside_share"] = 1 - (total["det_model"] + total["rec_model"]) / sum(secs)
     extra = [ln["summary"] for ln in lines if "summary" in ln]
     if extra:
         out["startup"] = extra[0]

@@ -44,3 +44,12 @@ def test_pipeline_trims_every_trim_every_predictions(pipeline, monkeypatch):
     for _ in range(9):
         next(pipeline.predict(image))
     assert len(calls) == 3
+
+
+def test_trim_every_zero_turns_trimming_off(monkeypatch):
+    calls = []
+    monkeypatch.setattr(memory, "TRIM_EVERY", 0)
+    monkeypatch.setattr(memory, "trim", lambda: calls.append(1) or True)
+    for _ in range(5):
+        memory.after_prediction()
+    assert calls == []

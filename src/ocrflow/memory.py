@@ -5,16 +5,18 @@ buffers) from several threads. glibc keeps what is freed inside its arenas for r
 process's RSS creeps up to the high-water mark of every arena and stays there. Trimming every
 TRIM_EVERY predictions returns the free pages (benchmarks/soak.py --use_hpip --max_side 960): the
 peak RSS of each 500 predictions stayed within 952-1,020 MiB over 10,000, resting at 730-765 MiB
-between trims; untrimmed it went from 989 to 1,089 MiB by 3,200. Each call takes ~7 ms.
+between trims; untrimmed it went from 989 to 1,089 MiB by 3,200. Each call takes ~7 ms, and holds
+other threads' malloc for that long. OCRFLOW_TRIM_EVERY=N changes the interval; 0 turns it off.
 """
 
 from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import sys
 
-TRIM_EVERY = 100
+TRIM_EVERY = int(os.environ.get("OCRFLOW_TRIM_EVERY", "100"))
 
 
 def _malloc_trim():
@@ -42,5 +44,5 @@ def trim() -> bool:
 
 def after_prediction() -> None:
     """Count a prediction; trim on every TRIM_EVERY-th."""
-    if next(_count) % TRIM_EVERY == 0:
+    if TRIM_EVERY > 0 and next(_count) % TRIM_EVERY == 0:
         trim()
