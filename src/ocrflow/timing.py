@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections import defaultdict
 
@@ -11,11 +10,10 @@ STAGES = ("decode", "det_pre", "det_model", "det_post", "crop", "rec_pre", "rec_
 
 
 class StageTimer:
-    """Accumulates seconds per stage name, from any thread."""
+    """Accumulates seconds per stage name; not shared between threads."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
-        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def __call__(self, stage: str):
@@ -23,9 +21,7 @@ class StageTimer:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - start
-            with self._lock:
-                self.seconds[stage] += elapsed
+            self.seconds[stage] += time.perf_counter() - start
 
 
 _NULL = contextlib.nullcontext()
