@@ -16,6 +16,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ocrflow import create_pipeline, det, rec, shapes
 from ocrflow.engine import hpip, load_model, parse_device
+from ocrflow.errors import InputError
 from ocrflow.models import resolve
 
 
@@ -105,3 +106,64 @@ def test_fast_path_logs_its_choice(caplog):
     choice = hpip.choose(parse_device("cpu"))
     assert sum(choice.reason in r.getMessage() for r in caplog.records) == 2  # det and rec
     assert choice.backend in ("openvino", "onnxruntime")
+
+
+GOLDEN = [str(p) for p in sorted((DATA / "golden" / "imgs").glob("*.jpg"))[:5]]
+
+
+def _count_rec_batches(model, monkeypatch) -> list[int]:
+    """Rows of each recognition batch the model runs from now on."""
+    rows: list[int] = []
+    run = model.run
+
+    def counted(x, copy=True):
+        rows.append(len(x))
+        return run(x, copy)
+
+    monkeypatch.setattr(model, "run", counted)
+    return rows
+
+
+def test_fast_path_pools_recognition_across_the_pages_of_one_call(fast, monkeypatch):
+    alone = [next(fast.predict(p)) for p in GOLDEN]
+    rows = _count_rec_batches(fast.rec_model, monkeypatch)
+    for p in GOLDEN:
+        next(fast.predict(p))
+    per_page = list(rows)
+    rows.clear()
+    pooled = list(fast.predict(GOLDEN))
+    assert sum(rows) == sum(per_page)  # every crop once
+    assert len(rows) < len(per_page) and rows.count(6) >= len(rows) - 1  # one partial batch at most
+    assert [r["input_path"] for r in pooled] == GOLDEN  # in order
+    for a, b in zip(alone, pooled, strict=True):
+        np.testing.assert_array_equal(a["dt_polys"], b["dt_polys"])  # detection is per page
+        assert len(b["rec_text"]) == len(a["rec_text"])
+        assert _close(b["rec_text"], a["rec_text"]) > 0.95  # only the padding of batches changed
+
+
+def test_pool_is_flushed_at_its_limits_and_before_a_bad_input(fast, monkeypatch, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    events = []
+    monkeypatch.setattr(fast, "POOL_BYTES", 1)  # every page flushes at once
+    rows = _count_rec_batches(fast.rec_model, monkeypatch)
+    for res in fast.predict(GOLDEN[:2]):
+        events.append((res["input_path"], len(rows)))
+    assert events[0][1] < events[1][1]  # page 1 recognised before page 2 was read
+    monkeypatch.undo()
+    events.clear()
+    gen = fast.predict([GOLDEN[0], str(bad), GOLDEN[1]], on_error=lambda label, exc: events.append(label))
+    for res in gen:
+        events.append(res["input_path"])
+    assert events == [GOLDEN[0], str(bad), GOLDEN[1]]  # the error reported in its place
+    gen = fast.predict([GOLDEN[0], str(bad)], on_error="raise")
+    assert next(gen)["input_path"] == GOLDEN[0]  # results before the bad input are not lost
+    with pytest.raises(InputError, match="broken.jpg"):
+        next(gen)
+
+
+def test_exact_path_recognises_page_by_page(pipeline):
+    pooled = list(pipeline.predict(GOLDEN))
+    for path, res in zip(GOLDEN, pooled, strict=True):
+        (alone,) = list(pipeline.predict(path))
+        assert res["rec_text"] == alone["rec_text"] and res["rec_score"] == alone["rec_score"]

@@ -40,29 +40,9 @@ def evaluate(pipeline, samples: list[Sample], task: str, errors: bool = False, p
     params, batch_size = pipeline.call_settings(overrides)
     det, rec, e2e = DetScore(), RecScore(), E2EScore()
     report: list[dict] = []
-    for sample in tqdm(samples, desc=f"eval {task}", unit="img", disable=None if progress else True):
-        image = load_image(sample.image)
-        if task == "det":
-            boxes, _ = pipeline.detect(image, params)
-            m = match_image(sample.lines, boxes)
-            det.add(m)
-            if errors and (len(m.pairs) < m.gt_care or len(m.pairs) < m.det_care):
-                matched = {i for i, _ in m.pairs}
-                report.append({"image": str(sample.image), "missed": [sample.lines[i].text for i in m.gt_valid
-                                                                      if i not in matched],
-                               "false_alarms": len(m.det_valid) - len(m.pairs)})
-        elif task == "rec":
-            lines = [ln for ln in sample.lines if not ln.ignore]
-            if sample.is_crop:
-                crops = [image]
-            else:
-                crops = [crop_quad(image, _order_quad(ln.points)) for ln in lines if len(ln.points) == 4]
-                lines = [ln for ln in lines if len(ln.points) == 4]
-            for ln, (text, _) in zip(lines, pipeline.recognize(crops, batch_size)):
-                if not rec.add(text, ln.text) and errors:
-                    report.append({"image": str(sample.image), "label": ln.text, "pred": text})
-        else:
-            res = pipeline.ocr(image, params, batch_size)
+    bar = tqdm(samples, desc=f"eval {task}", unit="img", disable=None if progress else True)
+    if task == "e2e":  # through ocr_many, so use_hpip pools recognition across images as predict() does
+        for sample, res in pipeline.ocr_many(((s, load_image(s.image)) for s in bar), params, batch_size):
             outcome = e2e.add(sample.lines, res["dt_polys"], res["rec_text"])
             if errors:
                 wrong = [{"label": sample.lines[i].text, "pred": res["rec_text"][j]} for i, j, ok in outcome if not ok]
@@ -70,6 +50,28 @@ def evaluate(pipeline, samples: list[Sample], task: str, errors: bool = False, p
                 missed = [ln.text for i, ln in enumerate(sample.lines) if not ln.ignore and i not in matched]
                 if wrong or missed:
                     report.append({"image": str(sample.image), "misread": wrong, "missed": missed})
+    else:
+        for sample in bar:
+            image = load_image(sample.image)
+            if task == "det":
+                boxes, _ = pipeline.detect(image, params)
+                m = match_image(sample.lines, boxes)
+                det.add(m)
+                if errors and (len(m.pairs) < m.gt_care or len(m.pairs) < m.det_care):
+                    matched = {i for i, _ in m.pairs}
+                    report.append({"image": str(sample.image), "missed": [sample.lines[i].text for i in m.gt_valid
+                                                                          if i not in matched],
+                                   "false_alarms": len(m.det_valid) - len(m.pairs)})
+            else:
+                lines = [ln for ln in sample.lines if not ln.ignore]
+                if sample.is_crop:
+                    crops = [image]
+                else:
+                    crops = [crop_quad(image, _order_quad(ln.points)) for ln in lines if len(ln.points) == 4]
+                    lines = [ln for ln in lines if len(ln.points) == 4]
+                for ln, (text, _) in zip(lines, pipeline.recognize(crops, batch_size)):
+                    if not rec.add(text, ln.text) and errors:
+                        report.append({"image": str(sample.image), "label": ln.text, "pred": text})
     summary = {"det": det, "rec": rec, "e2e": e2e}[task].summary()
     summary = {"task": task, "images": len(samples), **summary}
     if errors:
