@@ -167,3 +167,14 @@ def test_exact_path_recognises_page_by_page(pipeline):
     for path, res in zip(GOLDEN, pooled, strict=True):
         (alone,) = list(pipeline.predict(path))
         assert res["rec_text"] == alone["rec_text"] and res["rec_score"] == alone["rec_score"]
+
+
+def test_openvino_run_copies_only_when_asked():
+    model = load_model(resolve("PP-OCRv4_mobile_rec", "rec").onnx, "cpu", backend="openvino")
+    a, b = (np.full((1, 3, 48, 64), v, np.float32) for v in (-1.0, 1.0))
+    kept = model.run(a)
+    view = model.run(a, copy=False)
+    np.testing.assert_array_equal(view, kept)
+    model.run(b)
+    assert not np.array_equal(view, kept)  # the request's own buffer, overwritten by the next run
+    np.testing.assert_array_equal(model.run(a), kept)  # a copy stays as it was

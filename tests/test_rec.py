@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrflow.rec import MAX_WIDTH, batch_plan, char_table, ctc_decode, pad_batch, resize_norm
+from ocrflow.rec import MAX_WIDTH, batch_input, batch_plan, char_table, ctc_decode, pad_batch, resize_norm
 
 # -- resize_norm ----------------------------------------------------------------------------------
 
@@ -103,6 +103,17 @@ def test_pad_batch_pads_right_to_the_widest():
 def test_pad_batch_single():
     a = np.arange(3 * 48 * 5, dtype=np.float32).reshape(3, 48, 5)
     np.testing.assert_array_equal(pad_batch([a]), a[None])
+
+
+def test_batch_input_is_pad_batch_of_resize_norm_exactly():
+    rng = np.random.default_rng(0)
+    shapes = [(30, 45), (12, 700), (48, 48), (7, 900), (40, 12), (10, 1000)]  # 10 x 1000: over the cap
+    crops = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+    for base in (320, 32):
+        expected = pad_batch([resize_norm(c, 48, base) for c in crops])
+        np.testing.assert_array_equal(batch_input(crops, 48, base), expected)
+    out = batch_input(crops[:2], 48, 32, lambda w: w + 64)
+    np.testing.assert_array_equal(out, pad_batch([resize_norm(c, 48, 32) for c in crops[:2]], lambda w: w + 64))
 
 
 # -- char_table -----------------------------------------------------------------------------------

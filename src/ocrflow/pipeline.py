@@ -126,8 +126,7 @@ class OCRPipeline:
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in rec.batch_plan(crops, batch_size):
             with stage(timer, "rec_pre"):
-                x = rec.pad_batch([rec.resize_norm(crops[i], self.rec_height, self.rec_min_width) for i in batch],
-                                  self.round_shape)
+                x = rec.batch_input([crops[i] for i in batch], self.rec_height, self.rec_min_width, self.round_shape)
             with stage(timer, "rec_model"):
                 probs = self.rec_model.run(x, copy=False)  # decoded before the next batch runs
             with stage(timer, "rec_decode"):

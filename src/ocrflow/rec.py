@@ -20,21 +20,42 @@ MAX_WIDTH = 3200  # wider crops are squashed to this width
 HPIP_MIN_WIDTH = 32  # use_hpip: a crop is as wide as its ratio says, at least this
 
 
-def resize_norm(crop: np.ndarray, height: int = REC_HEIGHT, base_width: int = REC_WIDTH) -> np.ndarray:
-    """BGR crop -> float32 3 x height x W in [-1, 1], W = int(height * max(base ratio, w/h))."""
-    h, w = crop.shape[:2]
+def _widths(h: int, w: int, height: int, base_width: int) -> tuple[int, int]:
+    """(resized width, padded width) of an h x w crop: W = int(height * max(base ratio, w/h))."""
     ratio = w / h
     width = int(height * max(base_width / height, ratio))
-    if width > MAX_WIDTH:
-        resized, resized_w, width = cv2.resize(crop, (MAX_WIDTH, height)), MAX_WIDTH, MAX_WIDTH
-    else:
-        resized_w = min(int(math.ceil(height * ratio)), width)
-        resized = cv2.resize(crop, (resized_w, height))
-    x = resized.astype(np.float32).transpose(2, 0, 1) / 255
-    x -= 0.5
-    x /= 0.5
+    if width > MAX_WIDTH:  # squashed to the cap
+        return MAX_WIDTH, MAX_WIDTH
+    return min(int(math.ceil(height * ratio)), width), width
+
+
+def _fill(slot: np.ndarray, crop: np.ndarray, resized_w: int) -> None:
+    """Resize the crop into slot[:, :, :resized_w] (3 x height x W, float32) as (x / 255 - 0.5) / 0.5."""
+    view = slot[:, :, :resized_w]
+    resized = cv2.resize(crop, (resized_w, slot.shape[1]))
+    np.divide(resized.transpose(2, 0, 1), 255, out=view, dtype=np.float32)  # = astype(float32) / 255
+    view -= 0.5
+    view /= 0.5
+
+
+def resize_norm(crop: np.ndarray, height: int = REC_HEIGHT, base_width: int = REC_WIDTH) -> np.ndarray:
+    """BGR crop -> float32 3 x height x W in [-1, 1], W = int(height * max(base ratio, w/h))."""
+    resized_w, width = _widths(*crop.shape[:2], height, base_width)
     out = np.zeros((3, height, width), dtype=np.float32)
-    out[:, :, :resized_w] = x
+    _fill(out, crop, resized_w)
+    return out
+
+
+def batch_input(crops: list[np.ndarray], height: int = REC_HEIGHT, base_width: int = REC_WIDTH,
+                round_width: Callable[[int], int] | None = None) -> np.ndarray:
+    """pad_batch([resize_norm(c) for c in crops], round_width), each crop written in place once."""
+    widths = [_widths(*c.shape[:2], height, base_width) for c in crops]
+    width = max(w for _, w in widths)
+    if round_width is not None:
+        width = round_width(width)
+    out = np.zeros((len(crops), 3, height, width), dtype=np.float32)
+    for slot, crop, (resized_w, _) in zip(out, crops, widths):
+        _fill(slot, crop, resized_w)
     return out
 
 

@@ -60,10 +60,10 @@ class OvModel:
         return out
 
     def run(self, x: np.ndarray, copy: bool = True) -> np.ndarray:
-        """The first output. copy=False returns the request's own output buffer (2-3% faster on
-        recognition): this thread's next `run` overwrites it, so use it before then."""
+        """The first output. copy=False returns a view of the request's own output buffer (no copy
+        of the score map or the probabilities): this thread's next `run` overwrites it, so use it
+        before then. The input is read in place, not copied, and must stay unchanged until then."""
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
-        out = request.infer({0: x})[0]
-        return out.copy() if copy else out
+        return request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0]
