@@ -1,12 +1,13 @@
 """Memory soak: RSS over many predictions of varying image sizes (is the footprint flat?).
 
-    python benchmarks/soak.py [--n 10000] [--backend auto] [--use_hpip]
+    python benchmarks/soak.py [--n 10000] [--backend auto] [--use_hpip] [--pages 1]
 
 Each prediction reads the demo image scaled to a random size (long side 160 px to --max_side, random aspect
 changes) so the models see ever-new input shapes. RSS is read after every prediction and reported per
 window of --every predictions (its peak and its last value); the verdict compares the highest peak of
 any later window with the peak of the first window after --warmup predictions. Peaks, not single samples: RSS
-rises and falls between the pipeline's periodic heap trims (ocrflow/memory.py).
+rises and falls between the pipeline's periodic heap trims (ocrflow/memory.py). --pages N passes N
+images to each predict() call, as a folder job does (use_hpip then recognises them together).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main(argv=None) -> int:
     ap.add_argument("--use_hpip", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max_side", type=int, default=1600, help="largest long side of the varied images")
+    ap.add_argument("--pages", type=int, default=1, help="images per predict() call (default 1)")
     args = ap.parse_args(argv)
     from ocrflow import create_pipeline
 
@@ -48,20 +50,29 @@ def main(argv=None) -> int:
     windows = []  # (predictions so far, peak RSS in the window, RSS at its end, seconds)
     t0 = time.perf_counter()
     peak = 0.0
-    for i in range(1, args.n + 1):
+    done, mark = 0, args.warmup or args.every  # predictions made; where the next window ends
+
+    def varied() -> np.ndarray:
         long_side = int(rng.integers(160, args.max_side + 1))
         aspect = float(rng.uniform(0.5, 2.0))
         h, w = base.shape[:2]
         scale = long_side / max(h, w)
         size = (max(8, int(w * scale * aspect ** 0.5)), max(8, int(h * scale / aspect ** 0.5)))
-        next(pipeline.predict(cv2.resize(base, size)))
+        return cv2.resize(base, size)
+
+    while done < args.n:
+        images = [varied() for _ in range(min(args.pages, args.n - done))]
+        for _ in pipeline.predict(images if args.pages > 1 else images[0]):
+            pass
+        done += len(images)
         rss = rss_mib()
         peak = max(peak, rss)
-        if i == args.warmup or (i > args.warmup and ((i - args.warmup) % args.every == 0 or i == args.n)):
-            windows.append((i, peak, rss, time.perf_counter() - t0))
-            print(f"{i:6d} predictions  RSS peak {peak:7.1f} MiB, now {rss:7.1f} MiB  {windows[-1][3]:7.1f} s",
+        if done >= mark or done == args.n:
+            windows.append((done, peak, rss, time.perf_counter() - t0))
+            print(f"{done:6d} predictions  RSS peak {peak:7.1f} MiB, now {rss:7.1f} MiB  {windows[-1][3]:7.1f} s",
                   flush=True)
             peak = 0.0
+            mark += args.every
     if len(windows) < (3 if args.warmup else 2):
         print(f"--n {args.n} leaves fewer than two windows of {args.every} after --warmup {args.warmup}")
         return 1

@@ -161,9 +161,10 @@ class OCRPipeline:
         params = params or self.config.det
         batch_size = rec_batch_size or self.config.rec_batch_size
         pending: list[tuple[Any, np.ndarray, list[float], list[np.ndarray]]] = []
-        held = [0, 0]  # crops, image bytes
+        held_crops = held_bytes = 0
 
         def flush() -> Iterator[tuple[Any, dict]]:
+            nonlocal held_crops, held_bytes
             texts = self.recognize([c for *_, crops in pending for c in crops], batch_size, timer)
             start = 0
             for key, boxes, scores, crops in pending:
@@ -173,7 +174,7 @@ class OCRPipeline:
                 yield key, {"dt_polys": boxes, "dt_scores": scores,
                             "rec_text": [t for t, _ in mine], "rec_score": [s for _, s in mine]}
             pending.clear()
-            held[:] = [0, 0]
+            held_crops = held_bytes = 0
 
         for key, image in items:
             if isinstance(image, Exception):
@@ -184,9 +185,9 @@ class OCRPipeline:
             with stage(timer, "crop"):
                 crops = [crop_box(image, box) for box in boxes]
             pending.append((key, boxes, scores, crops))
-            held[0] += len(crops)
-            held[1] += image.nbytes
-            if not self.pool_pages or held[0] >= self.POOL_CROPS or held[1] >= self.POOL_BYTES:
+            held_crops += len(crops)
+            held_bytes += image.nbytes
+            if not self.pool_pages or held_crops >= self.POOL_CROPS or held_bytes >= self.POOL_BYTES:
                 yield from flush()
         yield from flush()
 
