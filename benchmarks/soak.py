@@ -72,7 +72,8 @@ def main(argv=None) -> int:
             print(f"{done:6d} predictions  RSS peak {peak:7.1f} MiB, now {rss:7.1f} MiB  {windows[-1][3]:7.1f} s",
                   flush=True)
             peak = 0.0
-            mark += args.every
+            while mark <= done:
+                mark += args.every
     if len(windows) < (3 if args.warmup else 2):
         print(f"--n {args.n} leaves fewer than two windows of {args.every} after --warmup {args.warmup}")
         return 1

@@ -89,6 +89,8 @@ def summarise(name: str, lines: list[dict], rss: float) -> dict:
     extra = [ln["summary"] for ln in lines if "summary" in ln]
     if extra:
         out["startup"] = extra[0]
+        if extra[0].get("passes"):  # whole passes: use_hpip's per-image times pile onto the first of a group
+            out["images_per_s"] = len(images) / statistics.median(extra[0]["passes"])
     return out
 
 

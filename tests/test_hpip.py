@@ -162,11 +162,22 @@ def test_pool_is_flushed_at_its_limits_and_before_a_bad_input(fast, monkeypatch,
         next(gen)
 
 
-def test_exact_path_recognises_page_by_page(pipeline):
-    pooled = list(pipeline.predict(GOLDEN))
-    for path, res in zip(GOLDEN, pooled, strict=True):
-        (alone,) = list(pipeline.predict(path))
-        assert res["rec_text"] == alone["rec_text"] and res["rec_score"] == alone["rec_score"]
+def test_pages_read_before_a_raised_error_are_not_lost(fast):
+    gen = fast.predict([GOLDEN[0], GOLDEN[1], None])  # None is no input: predict() raises on it
+    assert [next(gen)["input_path"], next(gen)["input_path"]] == GOLDEN[:2]
+    with pytest.raises(InputError):
+        next(gen)
+
+
+def test_exact_path_recognises_page_by_page(pipeline, monkeypatch):
+    rows = _count_rec_batches(pipeline.rec_model, monkeypatch)
+    alone = [next(pipeline.predict(p)) for p in GOLDEN]
+    per_page = list(rows)
+    rows.clear()
+    together = list(pipeline.predict(GOLDEN))
+    assert rows == per_page  # the same batches: none mixes two pages
+    for a, b in zip(alone, together, strict=True):
+        assert a["rec_text"] == b["rec_text"] and a["rec_score"] == b["rec_score"]
 
 
 def test_openvino_run_copies_only_when_asked():

@@ -112,6 +112,14 @@ def test_batch_input_is_pad_batch_of_resize_norm_exactly():
     for base in (320, 32):
         expected = pad_batch([resize_norm(c, 48, base) for c in crops])
         np.testing.assert_array_equal(batch_input(crops, 48, base), expected)
+    # and bit for bit PaddleX's arithmetic: float32(x) / 255, - 0.5, / 0.5, zeros to the right
+    x = cv2.resize(crops[0], (72, 48)).astype(np.float32).transpose(2, 0, 1) / 255  # 30 x 45 -> 48 x 72
+    x -= 0.5
+    x /= 0.5
+    out = resize_norm(crops[0], 48, 320)
+    assert out.shape == (3, 48, 320)
+    np.testing.assert_array_equal(out[:, :, : x.shape[2]], x)
+    assert not out[:, :, x.shape[2] :].any()
     out = batch_input(crops[:2], 48, 32, lambda w: w + 64)
     np.testing.assert_array_equal(out, pad_batch([resize_norm(c, 48, 32) for c in crops[:2]], lambda w: w + 64))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -156,34 +157,45 @@ class OCRPipeline:
 
         An Exception in place of an image is passed through in its place. Under use_hpip the crops
         of consecutive pages are recognised together, up to POOL_CROPS crops or POOL_BYTES of
-        pages held (see the class constants), so results come in groups.
+        pages held (see the class constants), so results come in groups; an error raised while
+        reading or detecting is raised after the results of the pages before it.
         """
         params = params or self.config.det
         batch_size = rec_batch_size or self.config.rec_batch_size
-        pending: list[tuple[Any, np.ndarray, list[float], list[np.ndarray]]] = []
+        pending: deque[tuple[Any, np.ndarray, list[float], list[np.ndarray]]] = deque()
         held_crops = held_bytes = 0
 
         def flush() -> Iterator[tuple[Any, dict]]:
             nonlocal held_crops, held_bytes
             texts = self.recognize([c for *_, crops in pending for c in crops], batch_size, timer)
+            held_crops = held_bytes = 0
             start = 0
-            for key, boxes, scores, crops in pending:
+            while pending:  # each page let go of as it is handed over
+                key, boxes, scores, crops = pending.popleft()
                 mine = texts[start : start + len(crops)]
                 start += len(crops)
                 memory.after_prediction()
                 yield key, {"dt_polys": boxes, "dt_scores": scores,
                             "rec_text": [t for t, _ in mine], "rec_score": [s for _, s in mine]}
-            pending.clear()
-            held_crops = held_bytes = 0
 
-        for key, image in items:
+        items = iter(items)
+        while True:
+            try:
+                item = next(items, _END)
+                if item is _END:
+                    break
+                key, image = item
+                if not isinstance(image, Exception):
+                    boxes, scores = self.detect(image, params, timer)
+                    with stage(timer, "crop"):
+                        crops = [crop_box(image, box) for box in boxes]
+            except Exception:
+                yield from flush()  # the pages before the failure are not lost
+                raise
             if isinstance(image, Exception):
                 yield from flush()
                 yield key, image
                 continue
-            boxes, scores = self.detect(image, params, timer)
-            with stage(timer, "crop"):
-                crops = [crop_box(image, box) for box in boxes]
             pending.append((key, boxes, scores, crops))
             held_crops += len(crops)
             held_bytes += image.nbytes
