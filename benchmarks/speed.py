@@ -76,7 +76,10 @@ def summarise(name: str, lines: list[dict], rss: float) -> dict:
     # use_hpip yields in groups: its latency comes from a pass of one image per call (run_ocrflow --latency)
     latency_pass = all("latency" in ln for ln in images)
     waits = [ln["latency"] for ln in images] if latency_pass else secs
-    out = {"system": name, "images": len(images), "images_per_s": len(secs) / sum(secs),
+    extra = [ln["summary"] for ln in lines if "summary" in ln]
+    # whole passes where given: use_hpip's per-image times pile onto the first image of a group
+    wall = statistics.median(extra[0]["passes"]) if extra and extra[0].get("passes") else sum(secs)
+    out = {"system": name, "images": len(images), "images_per_s": len(secs) / wall,
            "p50_s": statistics.median(waits), "p95_s": percentile(waits, 0.95), "peak_rss_mib": rss,
            "latency_pass": latency_pass,
            "texts": {ln["path"]: ln["texts"] for ln in images}}
@@ -86,11 +89,8 @@ def summarise(name: str, lines: list[dict], rss: float) -> dict:
         out["stages_s"] = total
         # Everything but the model forward passes (untimed gaps included), as a share of wall time.
         out["outside_share"] = 1 - (total["det_model"] + total["rec_model"]) / sum(secs)
-    extra = [ln["summary"] for ln in lines if "summary" in ln]
     if extra:
         out["startup"] = extra[0]
-        if extra[0].get("passes"):  # whole passes: use_hpip's per-image times pile onto the first of a group
-            out["images_per_s"] = len(images) / statistics.median(extra[0]["passes"])
     return out
 
 

@@ -238,7 +238,7 @@ class OCRPipeline:
     def _run(
         self, x, params: det.DetParams, batch_size: int, policy: OnError, timer: StageTimer | None
     ) -> Iterator[OCRResult]:
-        items = (((label, page), page) if isinstance(page, Exception) else ((label, page), page.image)
+        items = (((label, page), page if isinstance(page, Exception) else page.image)
                  for label, page in _timed(self.pages(x), timer))
         for (label, page), data in self.ocr_many(items, params, batch_size, timer):
             if isinstance(data, Exception):
