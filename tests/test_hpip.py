@@ -189,3 +189,48 @@ def test_openvino_run_copies_only_when_asked():
     model.run(b)
     assert not np.array_equal(view, kept)  # the request's own buffer, overwritten by the next run
     np.testing.assert_array_equal(model.run(a), kept)  # a copy stays as it was
+
+
+def test_pixel_inputs_normalise_to_the_float_inputs():
+    """use_hpip on OpenVINO feeds uint8 pixels and normalises them in the graph: the same values,
+    bar the padding, which is the pixel nearest the mean (detection) or 128 (recognition)."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (736, 290, 3), dtype=np.uint8)
+    params, (alpha, beta) = det.DetParams(), det.norm_coefficients()
+    pixels = det.preprocess_pixels(image, params, (alpha, beta), shapes.bucket)
+    assert pixels.shape == (1, 768, 288, 3) and pixels.dtype == np.uint8
+    normalised = (pixels[0] * alpha + beta).transpose(2, 0, 1)[None]
+    exact = det.preprocess(image, params, (alpha, beta), shapes.bucket)
+    np.testing.assert_allclose(normalised[..., :736, :], exact[..., :736, :], atol=1e-5)
+    assert np.abs(normalised[..., 736:, :]).max() < 0.01  # padding: ~0, as preprocess's zeros
+    unpadded = det.preprocess_pixels(image, params, (alpha, beta))
+    assert unpadded.shape == (1, 736, 288, 3)
+
+    crops = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((30, 45), (20, 200), (48, 30))]
+    batch = rec.batch_pixels(crops, 48, rec.HPIP_MIN_WIDTH, shapes.bucket)
+    exact = rec.batch_input(crops, 48, rec.HPIP_MIN_WIDTH, shapes.bucket)
+    a, b = (np.array(v, np.float32) for v in rec.NORM)
+    normalised = (batch * a + b).transpose(0, 3, 1, 2)
+    assert batch.shape == (3, 48, exact.shape[3], 3)
+    content = exact != 0  # batch_input pads with 0
+    np.testing.assert_allclose(normalised[content], exact[content], atol=1e-6)
+    assert np.abs(normalised[~content]).max() < 0.005
+
+
+def test_openvino_normalises_pixels_in_the_graph():
+    onnx = resolve("PP-OCRv4_mobile_det", "det").onnx
+    norm = det.norm_coefficients()
+    plain = load_model(onnx, "cpu", backend="openvino")
+    fed = load_model(onnx, "cpu", backend="openvino", pixels=norm)
+    assert fed.takes_pixels and not plain.takes_pixels
+    image = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    params = det.DetParams()
+    np.testing.assert_allclose(fed.run(det.preprocess_pixels(image, params, norm)),
+                               plain.run(det.preprocess(image, params, norm)), atol=1e-4)
+
+
+def test_fast_path_on_openvino_takes_pixels(fast):
+    if hpip.choose(parse_device("cpu")).backend != "openvino":
+        pytest.skip("use_hpip runs ONNX Runtime here")
+    assert fast.det_model.takes_pixels and fast.rec_model.takes_pixels
+    assert fast.fast_crops

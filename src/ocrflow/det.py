@@ -85,6 +85,19 @@ def input_size(h: int, w: int, params: DetParams) -> tuple[int, int]:
     return resize_shape(h, w, params.limit_side_len, params.limit_type, params.max_side_limit)
 
 
+def _resized(image: np.ndarray, params: DetParams, channels: int) -> tuple[np.ndarray, int, int]:
+    """The image resized to the detection input size (tiny ones zero-padded to 32 px first)."""
+    if image.ndim != 3 or image.shape[2] != channels:
+        raise ValueError(f"detection needs an H x W x {channels} image, got shape {image.shape}")
+    h, w = image.shape[:2]
+    if h + w < 64:
+        padded = np.zeros((max(32, h), max(32, w), channels), np.uint8)
+        padded[:h, :w] = image
+        image = padded
+    rh, rw = input_size(h, w, params)
+    return (cv2.resize(image, (rw, rh)) if (rh, rw) != image.shape[:2] else image), rh, rw
+
+
 def preprocess(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.ndarray] | None = None,
                round_size: Callable[[int], int] | None = None) -> np.ndarray:
     """BGR uint8 HxWx3 -> float32 1x3xH'xW' model input; norm = (alpha, beta), ImageNet by default.
@@ -93,15 +106,7 @@ def preprocess(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.
     few distinct input shapes; the caller crops the output back to `input_size`.
     """
     alpha, beta = norm if norm is not None else (_ALPHA, _BETA)
-    if image.ndim != 3 or image.shape[2] != len(alpha):
-        raise ValueError(f"detection needs an H x W x {len(alpha)} image, got shape {image.shape}")
-    h, w = image.shape[:2]
-    if h + w < 64:
-        padded = np.zeros((max(32, h), max(32, w), 3), np.uint8)
-        padded[:h, :w] = image
-        image = padded
-    rh, rw = input_size(h, w, params)
-    resized = cv2.resize(image, (rw, rh)) if (rh, rw) != image.shape[:2] else image
+    resized, rh, rw = _resized(image, params, len(alpha))
     if round_size is None:
         out = np.empty((1, 3, rh, rw), np.float32)
     else:
@@ -113,6 +118,22 @@ def preprocess(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.
         np.multiply(plane, alpha[c], out=view, dtype=np.float32)
         view += beta[c]
     return out
+
+
+def preprocess_pixels(image: np.ndarray, params: DetParams, norm: tuple[np.ndarray, np.ndarray] | None = None,
+                      round_size: Callable[[int], int] | None = None) -> np.ndarray:
+    """BGR uint8 HxWx3 -> uint8 1xH'xW'x3, for a model that normalises its own input (use_hpip).
+
+    round_size pads as `preprocess` does, with the pixel nearest the mean (a model input ~0, as
+    preprocess's zeros).
+    """
+    alpha, beta = norm if norm is not None else (_ALPHA, _BETA)
+    resized, rh, rw = _resized(image, params, len(alpha))
+    shape = (rh, rw) if round_size is None else (round_size(rh), round_size(rw))
+    if shape == (rh, rw):
+        return np.ascontiguousarray(resized)[None]
+    pad = np.clip(np.round(-beta / alpha), 0, 255).tolist()
+    return cv2.copyMakeBorder(resized, 0, shape[0] - rh, 0, shape[1] - rw, cv2.BORDER_CONSTANT, value=pad)[None]
 
 
 def _mini_box(points: np.ndarray) -> tuple[np.ndarray, float]:
@@ -154,7 +175,7 @@ def postprocess(pred: np.ndarray, src_h: int, src_w: int, params: DetParams) -> 
     bitmap = (pred > params.thresh).astype(np.uint8) * 255
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     height, width = pred.shape
-    boxes, scores = [], []
+    quads, scores = [], []
     for contour in contours[: params.max_candidates]:
         quad, short_side = _mini_box(contour)
         if short_side < MIN_SIZE:
@@ -168,14 +189,15 @@ def postprocess(pred: np.ndarray, src_h: int, src_w: int, params: DetParams) -> 
         quad, short_side = _mini_box(expanded)
         if short_side < MIN_SIZE + 2:
             continue
-        # scaled in float64, rounded half to even, as PaddleX computes it
-        xs = np.clip(np.round(quad[:, 0].astype(np.float64) * (src_w / width)), 0, src_w)
-        ys = np.clip(np.round(quad[:, 1].astype(np.float64) * (src_h / height)), 0, src_h)
-        boxes.append(np.stack([xs, ys], axis=1))
+        quads.append(quad)
         scores.append(float(score))
-    if not boxes:
+    if not quads:
         return np.zeros((0, 4, 2), dtype=np.int32), []
-    return np.array(boxes).astype(np.int32), scores
+    # scaled in float64, rounded half to even, as PaddleX computes it
+    boxes = np.array(quads, dtype=np.float64)
+    boxes[..., 0] = np.clip(np.round(boxes[..., 0] * (src_w / width)), 0, src_w)
+    boxes[..., 1] = np.clip(np.round(boxes[..., 1] * (src_h / height)), 0, src_h)
+    return boxes.astype(np.int32), scores
 
 
 def sort_boxes(boxes: np.ndarray, scores: list[float]) -> tuple[np.ndarray, list[float]]:

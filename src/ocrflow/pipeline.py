@@ -45,17 +45,18 @@ class OCRPipeline:
         rec_device = parse_device(config.rec_device or config.device)
         det_files = resolve(config.det_model, "det")
         rec_files = resolve(config.rec_model, "rec")
-        self.det_model = self._load(det_files.onnx, det_device, "det")
-        self.rec_model = self._load(rec_files.onnx, rec_device, "rec")
         ds, rs = det_files.settings, rec_files.settings
         self.det_norm = det.norm_coefficients(ds.get("mean", det.IMAGENET_MEAN), ds.get("std", det.IMAGENET_STD),
                                               ds.get("scale", 1 / 255))
+        self.det_model = self._load(det_files.onnx, det_device, "det", self.det_norm)
+        self.rec_model = self._load(rec_files.onnx, rec_device, "rec", rec.NORM)
         _, self.rec_height, self.rec_width = rs.get("image_shape", (3, rec.REC_HEIGHT, rec.REC_WIDTH))
         # use_hpip: inputs padded up to a few shapes (shapes.py), and recognition crops without the
         # 320 px minimum width, which is mostly padding for short words.
         self.round_shape = shapes.bucket if config.use_hpip else None
         self.rec_min_width = rec.HPIP_MIN_WIDTH if config.use_hpip else self.rec_width
         self.pool_pages = config.use_hpip
+        self.fast_crops = config.use_hpip  # bilinear affine warps (crop.crop_quad)
         chars = rec_files.chars
         if chars is None and "character" in self.rec_model.metadata:
             chars = tuple(self.rec_model.metadata["character"].splitlines())
@@ -69,23 +70,29 @@ class OCRPipeline:
         except ValueError as exc:
             raise ModelError(f"recognition model {config.rec_model!r}: {exc}") from None
 
-    def _load(self, path, device, task: str):
+    def _load(self, path, device, task: str, norm):
         conf = self.config
         if not conf.use_hpip:
             return load_model(path, device, conf.cpu_threads, conf.backend)
         choice = hpip.choose(device)
+        pixels = None
         if choice.backend == "openvino":
             hpip.widen_kernel_cache()
+            pixels = norm  # uint8 pixels in, normalised inside the graph
         log.info("use_hpip: %s on %s: %s", Path(path).parent.name, device, choice.reason)
         return load_model(path, device, conf.cpu_threads, choice.backend, choice.precision,
-                          shape_cache=hpip.SHAPE_CACHE[task])
+                          shape_cache=hpip.SHAPE_CACHE[task], pixels=pixels)
 
     def _num_classes(self) -> int:
         last = self.rec_model.output_shape[-1]
         if isinstance(last, int) and last > 0:
             return last
-        probe = np.zeros((1, 3, self.rec_height, self.rec_width), np.float32)
-        return int(self.rec_model.run(probe).shape[-1])
+        probe = np.zeros((self.rec_height, self.rec_width, 3), np.uint8)
+        return int(self.rec_model.run(self._rec_input([probe])).shape[-1])
+
+    def _rec_input(self, crops: list[np.ndarray]) -> np.ndarray:
+        make = rec.batch_pixels if self.rec_model.takes_pixels else rec.batch_input
+        return make(crops, self.rec_height, self.rec_min_width, self.round_shape)
 
     # -- settings ---------------------------------------------------------------------------
     def call_settings(self, overrides: dict) -> tuple[det.DetParams, int]:
@@ -110,7 +117,8 @@ class OCRPipeline:
         """Boxes (N x 4 x 2, reading order) and their scores for one BGR image."""
         h, w = image.shape[:2]
         with stage(timer, "det_pre"):
-            x = det.preprocess(image, params, self.det_norm, self.round_shape)
+            make = det.preprocess_pixels if self.det_model.takes_pixels else det.preprocess
+            x = make(image, params, self.det_norm, self.round_shape)
             xh, xw = det.input_size(h, w, params)
         with stage(timer, "det_model"):
             prob = self.det_model.run(x, copy=False)[0, 0]  # read before this thread's next run
@@ -127,7 +135,7 @@ class OCRPipeline:
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in rec.batch_plan(crops, batch_size):
             with stage(timer, "rec_pre"):
-                x = rec.batch_input([crops[i] for i in batch], self.rec_height, self.rec_min_width, self.round_shape)
+                x = self._rec_input([crops[i] for i in batch])
             with stage(timer, "rec_model"):
                 probs = self.rec_model.run(x, copy=False)  # decoded before the next batch runs
             with stage(timer, "rec_decode"):
@@ -188,7 +196,7 @@ class OCRPipeline:
                 if not isinstance(image, Exception):
                     boxes, scores = self.detect(image, params, timer)
                     with stage(timer, "crop"):
-                        crops = [crop_box(image, box) for box in boxes]
+                        crops = [crop_box(image, box, self.fast_crops) for box in boxes]
             except Exception:
                 yield from flush()  # the pages before the failure are not lost
                 raise

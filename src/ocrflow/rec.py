@@ -18,6 +18,8 @@ REC_HEIGHT = 48
 REC_WIDTH = 320
 MAX_WIDTH = 3200  # wider crops are squashed to this width
 HPIP_MIN_WIDTH = 32  # use_hpip: a crop is as wide as its ratio says, at least this
+NORM = ((2 / 255,) * 3, (-1.0,) * 3)  # per channel: x * alpha + beta == (x / 255 - 0.5) / 0.5
+PIXEL_PAD = 128  # batch_pixels' padding: the pixel nearest 0 after normalisation
 
 
 def _widths(h: int, w: int, height: int, base_width: int) -> tuple[int, int]:
@@ -56,6 +58,21 @@ def batch_input(crops: list[np.ndarray], height: int = REC_HEIGHT, base_width: i
     out = np.zeros((len(crops), 3, height, width), dtype=np.float32)
     for slot, crop, (resized_w, _) in zip(out, crops, widths):
         _fill(slot, crop, resized_w)
+    return out
+
+
+def batch_pixels(crops: list[np.ndarray], height: int = REC_HEIGHT, base_width: int = REC_WIDTH,
+                 round_width: Callable[[int], int] | None = None) -> np.ndarray:
+    """batch_input's layout before normalisation: uint8 N x height x W x 3, each crop resized as
+    resize_norm does, for a model that normalises its own input (use_hpip). The padding is 128,
+    which normalises to 0.004 (batch_input pads with 0)."""
+    widths = [_widths(*c.shape[:2], height, base_width) for c in crops]
+    width = max(w for _, w in widths)
+    if round_width is not None:
+        width = round_width(width)
+    out = np.full((len(crops), height, width, 3), PIXEL_PAD, dtype=np.uint8)
+    for slot, crop, (resized_w, _) in zip(out, crops, widths):
+        slot[:, :resized_w] = cv2.resize(crop, (resized_w, height))
     return out
 
 

@@ -28,15 +28,17 @@ def pick_backend(backend: str, device: Device) -> str:
 
 
 def load_model(path, device: Device | str = "cpu", threads: int | None = None, backend: str = "auto",
-               precision: str = "f32", shape_cache: int | None = None):
+               precision: str = "f32", shape_cache: int | None = None, pixels: tuple | None = None):
     """Load an ONNX model file on a device with the chosen backend.
 
     shape_cache: input shapes whose kernels OpenVINO keeps (OvModel's default when None).
+    pixels: (alpha, beta) to normalise uint8 NHWC pixels in the graph (OpenVINO only; a model
+    that does so has `takes_pixels` True).
     """
     dev = parse_device(device) if isinstance(device, str) else device
     chosen = pick_backend(backend, dev)
     if chosen == "openvino":
         from .openvino import OvModel
 
-        return OvModel(path, dev, threads=threads, precision=precision, shape_cache=shape_cache)
+        return OvModel(path, dev, threads=threads, precision=precision, shape_cache=shape_cache, pixels=pixels)
     return OrtModel(path, dev, threads=threads)

@@ -42,6 +42,8 @@ def _providers(device: Device) -> list:
 class OrtModel:
     """One ONNX model in an ONNX Runtime session. `run` is thread-safe."""
 
+    takes_pixels = False  # takes the normalised float32 NCHW input
+
     def __init__(self, path: str | Path, device: Device, threads: int | None = None):
         self.path = Path(path)
         self.device = device

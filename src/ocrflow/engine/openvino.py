@@ -18,7 +18,9 @@ class OvModel:
     """One ONNX model compiled by OpenVINO for the CPU. `run` is thread-safe (a request per thread)."""
 
     def __init__(self, path: str | Path, device: Device, threads: int | None = None, precision: str = "f32",
-                 shape_cache: int | None = None):
+                 shape_cache: int | None = None, pixels: tuple | None = None):
+        """pixels = (alpha, beta), per channel: the model takes uint8 N x H x W x C pixels p and
+        computes its input p * alpha + beta (planar float32) in the graph (`takes_pixels`)."""
         import openvino as ov
 
         if device.kind != "cpu":
@@ -42,9 +44,12 @@ class OvModel:
         self.settings = dict(config)  # what OpenVINO was asked for (tests, logs)
         try:
             self._model = core.read_model(str(self.path))
+            if pixels is not None:
+                self._model = _pixel_input(self._model, *pixels)
             self._compiled = core.compile_model(self._model, "CPU", config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise ModelError(f"OpenVINO could not load {self.path}: {exc}") from exc
+        self.takes_pixels = pixels is not None
         self._local = threading.local()
         self.output_shape = [d.get_length() if d.is_static else "dynamic"
                              for d in self._model.outputs[0].get_partial_shape()]
@@ -67,3 +72,20 @@ class OvModel:
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
         return request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0]
+
+
+def _pixel_input(model, alpha, beta):
+    """model with a uint8 NHWC input normalised in the graph: (p - mean) / scale per channel.
+
+    OpenVINO compiles the conversion into its first layers, so no float copy of the input is
+    made outside the model (use_hpip)."""
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+
+    alpha, beta = np.asarray(alpha, np.float64), np.asarray(beta, np.float64)
+    ppp = PrePostProcessor(model)
+    inp = ppp.input(0)
+    inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    inp.model().set_layout(ov.Layout("NCHW"))
+    inp.preprocess().convert_element_type(ov.Type.f32).mean(list(-beta / alpha)).scale(list(1 / alpha))
+    return ppp.build()
