@@ -172,7 +172,7 @@ def _unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
 
 def postprocess(pred: np.ndarray, src_h: int, src_w: int, params: DetParams) -> tuple[np.ndarray, list[float]]:
     """DB probability map (H'xW') -> quads in source pixels (N x 4 x 2 int32) and their scores."""
-    bitmap = (pred > params.thresh).astype(np.uint8) * 255
+    bitmap = np.greater(pred, params.thresh).view(np.uint8)  # 0 / 1: findContours reads non-zero as 1
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     height, width = pred.shape
     quads, scores = [], []

@@ -154,7 +154,7 @@ def decode_image(data: bytes, label: str, max_pixels: int = MAX_PIXELS) -> np.nd
     if size and size[0] > max_pixels:
         raise InputError(f"{label}: image is {size[1]}, above the limit of {max_pixels} (raise max_pixels to read it)")
     is_jpeg = data[:2] == b"\xff\xd8"
-    if is_jpeg and data.find(b"\xff\xd9", data.rfind(b"\xff\xda")) == -1:
+    if is_jpeg and not data.endswith(b"\xff\xd9") and data.find(b"\xff\xd9", data.rfind(b"\xff\xda")) == -1:
         # A truncated JPEG (no end marker after the last scan): OpenCV would leave the missing rows
         # uninitialised (garbage, different on every call); with an end marker libjpeg fills them grey.
         data = data + b"\xff\xd9"

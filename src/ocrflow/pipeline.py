@@ -121,9 +121,7 @@ class OCRPipeline:
             x = make(image, params, self.det_norm, self.round_shape)
             xh, xw = det.input_size(h, w, params)
         with stage(timer, "det_model"):
-            prob = self.det_model.run(x, copy=False)[0, 0]  # read before this thread's next run
-            if prob.shape != (xh, xw):
-                prob = np.ascontiguousarray(prob[:xh, :xw])
+            prob = self.det_model.run(x, copy=False)[0, 0, :xh, :xw]  # read before this thread's next run
         with stage(timer, "det_post"):
             boxes, scores = det.postprocess(prob, h, w, params)
             return det.sort_boxes(boxes, scores)

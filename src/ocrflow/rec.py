@@ -117,12 +117,12 @@ def ctc_decode(probs: np.ndarray, table: list[str]) -> list[tuple[str, float]]:
     """Greedy CTC over N x T x C probabilities: collapse repeats, drop blank (0)."""
     idx = probs.argmax(axis=2)
     best = np.take_along_axis(probs, idx[..., None], axis=2)[..., 0]  # = max, without a second pass
+    keep = idx != 0
+    keep[:, 1:] &= idx[:, 1:] != idx[:, :-1]
+    counts = keep.sum(axis=1).tolist()
+    sums = np.where(keep, best, 0).sum(axis=1, dtype=np.float64).tolist()
     results = []
-    for seq, conf in zip(idx, best):
-        keep = np.ones(len(seq), dtype=bool)
-        keep[1:] = seq[1:] != seq[:-1]
-        keep &= seq != 0
-        text = "".join(table[i] for i in seq[keep])
-        score = float(np.mean(conf[keep])) if keep.any() else 0.0
-        results.append((text, score))
+    for seq, n, total in zip(idx.tolist(), counts, sums):
+        text = "".join([table[i] for i, prev in zip(seq, [-1, *seq]) if i != prev and i != 0])
+        results.append((text, total / n if n else 0.0))
     return results
