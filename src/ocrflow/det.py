@@ -139,20 +139,22 @@ def preprocess_pixels(image: np.ndarray, params: DetParams, norm: tuple[np.ndarr
 def _mini_box(points: np.ndarray) -> tuple[np.ndarray, float]:
     """minAreaRect of points as a TL, TR, BR, BL quad (float32) and its short side."""
     rect = cv2.minAreaRect(points)
-    pts = sorted(list(cv2.boxPoints(rect)), key=lambda p: p[0])
-    left = (pts[0], pts[1]) if pts[1][1] > pts[0][1] else (pts[1], pts[0])
-    right = (pts[2], pts[3]) if pts[3][1] > pts[2][1] else (pts[3], pts[2])
-    quad = np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
-    return quad, min(rect[1])
+    box = cv2.boxPoints(rect)
+    xs, ys = box.T.tolist()
+    a, b, c, d = sorted(range(4), key=xs.__getitem__)  # by x, stable
+    left = (a, b) if ys[b] > ys[a] else (b, a)
+    right = (c, d) if ys[d] > ys[c] else (d, c)
+    return box[[left[0], right[0], right[1], left[1]]], min(rect[1])
 
 
 def _box_score_fast(pred: np.ndarray, quad: np.ndarray) -> float:
     """Mean probability inside the quad, over its clipped bounding box."""
     h, w = pred.shape
-    xmin = min(max(math.floor(float(quad[:, 0].min())), 0), w - 1)
-    xmax = min(max(math.ceil(float(quad[:, 0].max())), 0), w - 1)
-    ymin = min(max(math.floor(float(quad[:, 1].min())), 0), h - 1)
-    ymax = min(max(math.ceil(float(quad[:, 1].max())), 0), h - 1)
+    (x0, y0), (x1, y1) = quad.min(axis=0).tolist(), quad.max(axis=0).tolist()
+    xmin = min(max(math.floor(x0), 0), w - 1)
+    xmax = min(max(math.ceil(x1), 0), w - 1)
+    ymin = min(max(math.floor(y0), 0), h - 1)
+    ymax = min(max(math.ceil(y1), 0), h - 1)
     mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
     shifted = quad - np.array([xmin, ymin], dtype=np.float32)
     cv2.fillPoly(mask, shifted.reshape(1, -1, 2).astype(np.int32), 1)

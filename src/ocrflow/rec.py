@@ -72,7 +72,7 @@ def batch_pixels(crops: list[np.ndarray], height: int = REC_HEIGHT, base_width: 
         width = round_width(width)
     out = np.full((len(crops), height, width, 3), PIXEL_PAD, dtype=np.uint8)
     for slot, crop, (resized_w, _) in zip(out, crops, widths):
-        slot[:, :resized_w] = cv2.resize(crop, (resized_w, height))
+        cv2.resize(crop, (resized_w, height), dst=slot[:, :resized_w])  # written in place
     return out
 
 
