@@ -314,3 +314,14 @@ def test_det_params_is_frozen():
     p = DetParams()
     with pytest.raises(AttributeError):
         p.box_thresh = 0.9  # type: ignore[misc]
+
+
+def test_postprocess_reads_a_strided_view_of_a_padded_map():
+    padded = np.zeros((96, 160), np.float32)  # use_hpip pads the model input; the map is cut back
+    padded[20:40, 30:90] = 0.9
+    padded[50:60, 10:50] = 0.7
+    padded[:, 128:] = 0.95  # the padding's scores must not be read
+    view = padded[:64, :128]
+    got, want = postprocess(view, 128, 256, DetParams()), postprocess(np.ascontiguousarray(view), 128, 256, DetParams())
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1] == want[1] and len(got[1]) == 2

@@ -193,3 +193,21 @@ def test_ctc_batch_rows_are_independent():
     assert out[0][0] == "bb" and out[0][1] == pytest.approx(0.7, abs=1e-6)
     assert out[1] == ("", 0.0)
     assert all(isinstance(s, float) for _, s in out)
+
+
+def test_ctc_rows_do_not_merge_at_their_boundary():
+    # row 0 ends with "a", row 1 starts with "a"; an all-blank row between two others
+    probs = np.concatenate([_probs([2, 1], [0.9] * 2), _probs([0, 0], [0.9] * 2), _probs([1, 1], [0.9] * 2),
+                            _probs([1, 2], [0.9] * 2)])
+    assert [t for t, _ in ctc_decode(probs, TABLE)] == ["ba", "", "a", "ab"]
+
+
+def test_ctc_score_is_the_float32_mean_of_the_kept_maxima():
+    """As PaddleX: np.mean over the kept float32 maxima, to the last bit."""
+    rng = np.random.default_rng(0)
+    probs = rng.random((5, 40, 7), dtype=np.float32)
+    probs[:, ::3, 0] = 2  # some blanks
+    for (_, score), row in zip(ctc_decode(probs, ["blank", *"abcdef"]), probs):
+        idx = row.argmax(axis=1)
+        keep = (idx != 0) & np.r_[True, idx[1:] != idx[:-1]]
+        assert score == float(np.mean(row.max(axis=1)[keep]))

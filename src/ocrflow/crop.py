@@ -11,14 +11,14 @@ _SNAP = 1e-3  # corners this close to whole pixels map pixel centres onto pixel 
 
 
 def crop_quad(image: np.ndarray, quad: np.ndarray, fast: bool = False) -> np.ndarray:
-    """Perspective-warp a TL, TR, BR, BL quad out of the image (cubic, replicate border).
+    """Cut a TL, TR, BR, BL quad out of the image, upright (cubic perspective warp, replicate border).
 
     Tall results (h / w >= 1.5) are turned 90 degrees counter-clockwise so vertical lines read
     horizontally, as PaddleOCR does. An upright quad on whole pixels inside the image is sliced,
     not warped: the same pixels (cubic weights at whole pixels are 0, 1, 0, 0), several times
-    faster; the result is then a read-only view of the image. fast=True (use_hpip) warps other
-    quads, rectangles as minAreaRect gives them, affinely with bilinear weights: 2x faster, not
-    the same pixels.
+    faster; the result is then a read-only view of the image. fast=True (use_hpip) needs a
+    rectangle, as minAreaRect gives: it is warped affinely from three corners with bilinear
+    weights, 2x faster, a few grey levels from the cubic warp.
     """
     pts = quad.astype(np.float32)
     w = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
@@ -52,6 +52,7 @@ def _slice(image: np.ndarray, pts: np.ndarray, dst: np.ndarray) -> np.ndarray | 
 
 
 def crop_box(image: np.ndarray, box: np.ndarray, fast: bool = False) -> np.ndarray:
-    """PaddleX's crop of a detected quad: warp its minAreaRect, not the raw quad."""
+    """PaddleX's crop of a detected quad: its minAreaRect, cut out as crop_quad does (possibly a
+    read-only view of the image; fast=True for use_hpip's bilinear warp)."""
     quad, _ = _mini_box(np.asarray(box).astype(np.int32))
     return crop_quad(image, quad, fast)

@@ -19,7 +19,7 @@ REC_WIDTH = 320
 MAX_WIDTH = 3200  # wider crops are squashed to this width
 HPIP_MIN_WIDTH = 32  # use_hpip: a crop is as wide as its ratio says, at least this
 NORM = ((2 / 255,) * 3, (-1.0,) * 3)  # per channel: x * alpha + beta == (x / 255 - 0.5) / 0.5
-PIXEL_PAD = 128  # batch_pixels' padding: the pixel nearest 0 after normalisation
+PIXEL_PAD = 128  # batch_pixels' padding: 0.004 after normalisation (batch_input pads with 0)
 
 
 def _widths(h: int, w: int, height: int, base_width: int) -> tuple[int, int]:
@@ -66,6 +66,9 @@ def batch_pixels(crops: list[np.ndarray], height: int = REC_HEIGHT, base_width: 
     """batch_input's layout before normalisation: uint8 N x height x W x 3, each crop resized as
     resize_norm does, for a model that normalises its own input (use_hpip). The padding is 128,
     which normalises to 0.004 (batch_input pads with 0)."""
+    for crop in crops:  # cv2.resize writes into the batch only if the types match
+        if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
+            raise ValueError(f"recognition needs H x W x 3 uint8 crops, got {crop.dtype} {crop.shape}")
     widths = [_widths(*c.shape[:2], height, base_width) for c in crops]
     width = max(w for _, w in widths)
     if round_width is not None:
@@ -120,9 +123,9 @@ def ctc_decode(probs: np.ndarray, table: list[str]) -> list[tuple[str, float]]:
     keep = idx != 0
     keep[:, 1:] &= idx[:, 1:] != idx[:, :-1]
     counts = keep.sum(axis=1).tolist()
-    sums = np.where(keep, best, 0).sum(axis=1, dtype=np.float64).tolist()
     results = []
-    for seq, n, total in zip(idx.tolist(), counts, sums):
+    for seq, conf, kept, n in zip(idx.tolist(), best, keep, counts):
         text = "".join([table[i] for i, prev in zip(seq, [-1, *seq]) if i != prev and i != 0])
-        results.append((text, total / n if n else 0.0))
+        # PaddleX's np.mean over the kept maxima, to the bit: float32 pairwise sum / float32 count
+        results.append((text, float(np.add.reduce(conf[kept]) / np.float32(n)) if n else 0.0))
     return results
