@@ -48,15 +48,20 @@ def resize_norm(crop: np.ndarray, height: int = REC_HEIGHT, base_width: int = RE
     return out
 
 
+def _batch_widths(crops: list[np.ndarray], height: int, base_width: int,
+                  round_width: Callable[[int], int] | None) -> tuple[list[int], int]:
+    """Each crop's resized width, and the batch's width: the widest padded one, rounded if asked."""
+    widths = [_widths(*c.shape[:2], height, base_width) for c in crops]
+    width = max(w for _, w in widths)
+    return [w for w, _ in widths], (round_width(width) if round_width is not None else width)
+
+
 def batch_input(crops: list[np.ndarray], height: int = REC_HEIGHT, base_width: int = REC_WIDTH,
                 round_width: Callable[[int], int] | None = None) -> np.ndarray:
     """pad_batch([resize_norm(c) for c in crops], round_width), each crop written in place once."""
-    widths = [_widths(*c.shape[:2], height, base_width) for c in crops]
-    width = max(w for _, w in widths)
-    if round_width is not None:
-        width = round_width(width)
+    widths, width = _batch_widths(crops, height, base_width, round_width)
     out = np.zeros((len(crops), 3, height, width), dtype=np.float32)
-    for slot, crop, (resized_w, _) in zip(out, crops, widths):
+    for slot, crop, resized_w in zip(out, crops, widths):
         _fill(slot, crop, resized_w)
     return out
 
@@ -69,12 +74,9 @@ def batch_pixels(crops: list[np.ndarray], height: int = REC_HEIGHT, base_width: 
     for crop in crops:  # cv2.resize writes into the batch only if the types match
         if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
             raise ValueError(f"recognition needs H x W x 3 uint8 crops, got {crop.dtype} {crop.shape}")
-    widths = [_widths(*c.shape[:2], height, base_width) for c in crops]
-    width = max(w for _, w in widths)
-    if round_width is not None:
-        width = round_width(width)
+    widths, width = _batch_widths(crops, height, base_width, round_width)
     out = np.full((len(crops), height, width, 3), PIXEL_PAD, dtype=np.uint8)
-    for slot, crop, (resized_w, _) in zip(out, crops, widths):
+    for slot, crop, resized_w in zip(out, crops, widths):
         cv2.resize(crop, (resized_w, height), dst=slot[:, :resized_w])  # written in place
     return out
 
@@ -125,6 +127,7 @@ def ctc_decode(probs: np.ndarray, table: list[str]) -> list[tuple[str, float]]:
     counts = keep.sum(axis=1).tolist()
     results = []
     for seq, conf, kept, n in zip(idx.tolist(), best, keep, counts):
+        # keep's rule again, on Python ints: faster than indexing each row with its mask
         text = "".join([table[i] for i, prev in zip(seq, [-1, *seq]) if i != prev and i != 0])
         # PaddleX's np.mean over the kept maxima, to the bit: float32 pairwise sum / float32 count
         results.append((text, float(np.add.reduce(conf[kept]) / np.float32(n)) if n else 0.0))
