@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import logging
@@ -16,7 +17,7 @@ from conftest import DEMO, serve_folder
 from PIL import Image
 
 import ocrflow
-from ocrflow import InputError, ModelError, create_pipeline, inputs
+from ocrflow import InputError, Limits, ModelError, create_pipeline, inputs, pdf
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +184,8 @@ def test_pixel_limit_holds_above_pillows_own_limit(monkeypatch):
 def test_pdf_page_above_pixel_limit(small_bgr, tmp_path):
     path = tmp_path / "page.pdf"
     Image.fromarray(small_bgr[:, :, ::-1]).save(path, "PDF", resolution=72.0)
-    with pytest.raises(InputError, match=r"page\.pdf: page 0 .*above 1000 pixels"):
-        list(inputs.pdf_pages(path.read_bytes(), "page.pdf", 2.0, max_pixels=1000))
+    with pytest.raises(InputError, match=r"page\.pdf: rendering page 0: .* above the limit of 1000 \(max_pixels\)"):
+        list(pdf.pages(path.read_bytes(), "page.pdf", 2.0, Limits(max_pixels=1000)))
 
 
 # -- PDFs --------------------------------------------------------------------------------------
@@ -287,21 +288,29 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_unreachable_url(pipeline, no_proxy):
+LOOPBACK = Limits(url_allow=("127.0.0.1",))
+
+
+@pytest.fixture(scope="module")
+def loopback_pipeline():
+    return create_pipeline(device="cpu", url_allow="127.0.0.1")
+
+
+def test_unreachable_url(loopback_pipeline, no_proxy):
     url = f"http://127.0.0.1:{_closed_port()}/x.png"
-    raises_input_error(pipeline, url, url, "could not fetch")
+    raises_input_error(loopback_pipeline, url, url, "cannot connect")
 
 
-def test_url_404(pipeline, http_base, no_proxy):
+def test_url_404(loopback_pipeline, http_base, no_proxy):
     url = f"{http_base}/missing.png"
-    raises_input_error(pipeline, url, url, "404")
+    raises_input_error(loopback_pipeline, url, url, "404")
 
 
 def test_url_above_size_limit(http_base, no_proxy):
     url = f"{http_base}/demo.jpg"
-    opts = inputs.ReadOptions(url_max_bytes=1000)
+    limits = dataclasses.replace(LOOPBACK, max_bytes=1000)
     with pytest.raises(InputError, match="1000 byte limit"):
-        list(inputs.read(inputs.Source("url", url, url), opts))
+        list(inputs.read(inputs.Source("url", url, url), limits))
 
 
 # -- batches -----------------------------------------------------------------------------------

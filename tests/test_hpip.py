@@ -82,6 +82,16 @@ def fast():
     return create_pipeline("OCR", use_hpip=True)
 
 
+def test_use_hpip_changes_the_environment_only_with_process_tuning(monkeypatch):
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "unset")  # so monkeypatch restores the original
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    create_pipeline("OCR", use_hpip=True)
+    assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ
+    if hpip.choose(parse_device("cpu")).backend == "openvino":
+        create_pipeline("OCR", use_hpip=True, process_tuning=True)
+        assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "2048"
+
+
 def _close(a: list[str], b: list[str]) -> float:
     """Share of characters the same: 1 - edit distance over the joined texts."""
     return 1 - Levenshtein.normalized_distance("\n".join(a), "\n".join(b))

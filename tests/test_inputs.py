@@ -8,7 +8,7 @@ import pytest
 from conftest import DEMO, serve_folder
 from PIL import Image
 
-from ocrflow import create_pipeline, inputs
+from ocrflow import InputError, Limits, create_pipeline, inputs, pdf
 
 
 def texts(results) -> list[list[str]]:
@@ -222,7 +222,9 @@ def test_http_url(pipeline, reference, http_root, no_proxy):
     base, root = http_root
     (root / "demo.png").write_bytes(DEMO.read_bytes())
     url = f"{base}/demo.png"
-    (res,) = pipeline.predict(url)
+    with pytest.raises(InputError, match="loopback address; the url_allow setting can permit it"):
+        list(pipeline.predict(url))  # not a public address: refused by default
+    (res,) = pipeline.predict(url, limits=Limits(url_allow=("127.0.0.1",)))
     assert res["input_path"] == url
     assert res["page_index"] is None
     assert res["rec_text"] == reference
@@ -259,8 +261,8 @@ def test_pdf_pages_render_scale(demo_bgr, tmp_path):
     path = tmp_path / "scale.pdf"
     make_pdf(path, demo_bgr, pages=2, resolution=72.0)  # 896 x 528 points
     data = path.read_bytes()
-    at_1 = list(inputs.pdf_pages(data, "scale.pdf", 1.0))
-    at_2 = list(inputs.pdf_pages(data, "scale.pdf", 2.0))
+    at_1 = list(pdf.pages(data, "scale.pdf", 1.0))
+    at_2 = list(pdf.pages(data, "scale.pdf", 2.0))
     assert [p.shape for p in at_1] == [(528, 896, 3)] * 2
     assert [p.shape for p in at_2] == [(1056, 1792, 3)] * 2
     assert all(p.dtype == np.uint8 for p in at_1 + at_2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 
 import numpy as np
 import pytest
@@ -36,11 +37,15 @@ def test_trim_returns_freed_heap_pages():
     assert before - after > 40, (before, after)
 
 
-def test_pipeline_trims_every_trim_every_predictions(pipeline, monkeypatch):
+def test_pipeline_trims_every_trim_every_predictions_with_process_tuning(pipeline, monkeypatch):
     calls = []
     monkeypatch.setattr(memory, "TRIM_EVERY", 3)
     monkeypatch.setattr(memory, "trim", lambda: calls.append(1) or True)
     image = np.full((64, 64, 3), 255, np.uint8)
+    for _ in range(9):
+        next(pipeline.predict(image))
+    assert calls == []  # a library leaves the process's allocator alone by default
+    monkeypatch.setattr(pipeline, "config", dataclasses.replace(pipeline.config, process_tuning=True))
     for _ in range(9):
         next(pipeline.predict(image))
     assert len(calls) == 3

@@ -14,7 +14,8 @@ from test_serving_support import (
     shared_server,
 )
 
-from ocrflow.serving.fetch import AllowList, FetchError, FetchPolicy, blocked_reason, fetch
+from ocrflow import Limits
+from ocrflow.fetch import AllowList, FetchError, blocked_reason, fetch
 
 requests = pytest.importorskip("requests")
 
@@ -110,6 +111,6 @@ def test_blocked_reason(address, blocked):
 def test_fetch_refuses_before_connecting(connect_spy):  # noqa: F811
     for url in ("http://127.0.0.1:9/x", "http://10.0.0.1/x", "http://169.254.169.254/x"):
         with pytest.raises(FetchError) as err:
-            fetch(url, FetchPolicy())
+            fetch(url, Limits())
         assert err.value.status == 403
     assert connect_spy == []

@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the serving extra is not installed: pip install -e '.[test]'")
 import uvicorn  # noqa: E402
 
-from ocrflow.serving import fetch as fetch_module  # noqa: E402
+from ocrflow import fetch as fetch_module  # noqa: E402
 from ocrflow.serving.app import create_app  # noqa: E402
 from ocrflow.serving.settings import ServeSettings  # noqa: E402
 

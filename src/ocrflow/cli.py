@@ -27,6 +27,16 @@ DET_FLAGS = {
     "unclip_ratio": (float, "detection: how far boxes are grown around the text (default 1.5)"),
 }
 
+# Input limits (limits.Limits; the same keys in the pipeline YAML).
+LIMIT_FLAGS = {
+    "max_pixels": (int, "most pixels of one image or rendered PDF page (default 100000000)"),
+    "max_pages": (int, "most pages of one PDF; a longer PDF is skipped with an error (default 1000)"),
+    "max_bytes": (int, "largest file, or body of a URL, read (default 209715200)"),
+    "render_timeout": (float, "seconds to render one PDF page before it is stopped (default 15)"),
+    "url_allow": (str, "hosts, .domain suffixes, IPs or CIDRs that URLs may point to although not public "
+                       "(comma-separated); by default only public addresses are fetched"),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
@@ -59,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rec_batch_size", type=int, help="text lines per recognition batch (default 6)")
     ap.add_argument("--cpu_threads", type=int, help="threads per model on CPU (default: all cores)")
     ap.add_argument("--pdf_render_scale", type=float, help="PDF pixels per point / 72 dpi (default 2.0 = 144 dpi)")
-    for name, (kind, text) in DET_FLAGS.items():
+    for name, (kind, text) in {**DET_FLAGS, **LIMIT_FLAGS}.items():
         ap.add_argument(f"--{name}", type=kind, help=text)
     ap.add_argument("--offline", action="store_true", help="never download models (as OCRFLOW_OFFLINE=1)")
     ap.add_argument("--quiet", action="store_true", help="do not print the results")
@@ -92,7 +102,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
         os.environ[OFFLINE_ENV] = "1"
     settings = {k: getattr(args, k) for k in ("det_model", "rec_model", "rec_batch_size", "cpu_threads", "backend",
-                                               "pdf_render_scale", *DET_FLAGS) if getattr(args, k) is not None}
+                                               "pdf_render_scale", *DET_FLAGS, *LIMIT_FLAGS)
+                if getattr(args, k) is not None}
+    settings["process_tuning"] = True  # a process of its own: heap trimming and oneDNN's kernel cache
     conf, _ = load(args.pipeline)
     source = args.input or conf.input
     if not source:

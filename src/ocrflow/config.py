@@ -11,6 +11,8 @@ import yaml
 
 from .det import DetParams
 from .errors import ConfigError
+from .limits import FIELDS as LIMIT_KEYS
+from .limits import Limits
 
 PIPELINE_NAMES = ("OCR",)
 
@@ -40,14 +42,18 @@ class PipelineConfig:
     backend: str = "auto"  # auto | onnxruntime | openvino
     use_hpip: bool = False
     pdf_render_scale: float = 2.0
-    max_pixels: int = 20000 * 20000
+    limits: Limits = field(default_factory=Limits)  # max_pixels, max_pages, max_bytes, render_timeout, url_*
+    # Process-wide tuning (the CLI and the service turn it on): a larger oneDNN kernel cache under
+    # use_hpip (an environment variable) and freed heap handed back to the OS every 100 predictions.
+    process_tuning: bool = False
     input: str | None = None  # Global.input: what the CLI reads when --input is not given
 
 
 _DET_KEYS = {f.name for f in dataclasses.fields(DetParams)}
-_TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"det", "input"}
-_TYPES = {"rec_batch_size": int, "det_batch_size": int, "cpu_threads": int, "max_pixels": int,
-          "use_hpip": bool, "pdf_render_scale": (int, float)}
+_LIMIT_KEYS = set(LIMIT_KEYS)
+_TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"det", "limits", "input"}
+_TYPES = {"rec_batch_size": int, "det_batch_size": int, "cpu_threads": int,
+          "use_hpip": bool, "process_tuning": bool, "pdf_render_scale": (int, float)}
 
 
 def _check_type(key: str, value) -> None:
@@ -55,32 +61,38 @@ def _check_type(key: str, value) -> None:
     if want is None or value is None:
         return
     bad = not isinstance(value, want) or (want is int and isinstance(value, bool))
-    if bad or (want in (int, (int, float)) and value <= 0):
+    if want is bool:
+        if bad:
+            raise ConfigError(f"Pipeline.{key} must be true or false, got {value!r}")
+    elif bad or value <= 0:
         raise ConfigError(f"Pipeline.{key} must be a positive {getattr(want, '__name__', 'number')}, got {value!r}")
 
 
 def build(settings: dict, base: PipelineConfig | None = None, where: str = "Pipeline") -> PipelineConfig:
     """Apply flat settings (YAML `Pipeline:` keys or keyword arguments) over a config."""
     base = base or PipelineConfig()
-    top, det = {}, {}
+    top, det, limits = {}, {}, {}
     for raw_key, value in settings.items():
         key = ALIASES.get(raw_key, raw_key)
         if key in _DET_KEYS:
             det[key] = value
+        elif key in _LIMIT_KEYS:
+            limits[key] = value
         elif key in _TOP_KEYS:
             _check_type(key, value)
             top[key] = value
         else:
-            known = sorted(_TOP_KEYS | _DET_KEYS | set(ALIASES))
+            known = sorted(_TOP_KEYS | _DET_KEYS | _LIMIT_KEYS | set(ALIASES))
             raise ConfigError(f"unknown key {where}.{raw_key}; known keys: {', '.join(known)}")
     for key in ("det_model", "rec_model", "device", "det_device", "rec_device", "backend"):
         if key in top and top[key] is not None and not isinstance(top[key], str):
             raise ConfigError(f"{where}.{key} must be a string, got {top[key]!r}")
     try:
         det_params = dataclasses.replace(base.det, **det)
+        limit_values = dataclasses.replace(base.limits, **limits)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    return dataclasses.replace(base, det=det_params, **top)
+    return dataclasses.replace(base, det=det_params, limits=limit_values, **top)
 
 
 def bundled_yaml(name: str = "OCR") -> str:

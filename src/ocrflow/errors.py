@@ -19,3 +19,7 @@ class DeviceError(OcrflowError):
 
 class ConfigError(OcrflowError, ValueError):
     """A bad pipeline setting: unknown key, wrong type or value."""
+
+
+class Cancelled(OcrflowError):
+    """The caller's cancel event was set (the service's request timeout): reading stopped."""

@@ -3,6 +3,10 @@
 Accepted: numpy arrays (BGR; gray and BGRA converted), PIL images, bytes, file paths, http(s)
 URLs, folders (recursive, sorted), dicts {"img": ...}, lists of any of these, and PDFs (one page
 at a time). Files are decoded by content, not by extension.
+
+This is the one input layer of the library and the service: every read goes through `read()` under
+one `Limits` (limits.py), URLs through fetch.py's guard, PDFs through pdf.py's child process, and
+every failure of a decoder is an InputError that names the input.
 """
 
 from __future__ import annotations
@@ -10,9 +14,8 @@ from __future__ import annotations
 import io
 import os
 import re
-import urllib.error
+import threading
 import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,21 +24,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError
+from . import fetch, pdf
+from .errors import Cancelled, InputError
+from .limits import MAX_PIXELS, Limits
 
 FOLDER_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pdf"}
 PDF_RENDER_SCALE = 2.0  # pixels per PDF point / 72 dpi: 2.0 = 144 dpi, PaddleX's zoom
-MAX_PIXELS = 20000 * 20000
-URL_TIMEOUT = 30.0
-URL_MAX_BYTES = 200 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    pdf_render_scale: float = PDF_RENDER_SCALE
-    max_pixels: int = MAX_PIXELS
-    url_timeout: float = URL_TIMEOUT
-    url_max_bytes: int = URL_MAX_BYTES
 
 
 @dataclass
@@ -66,7 +60,9 @@ def is_url(text: str) -> bool:
 def expand(x, _counter: list[int] | None = None) -> Iterator[Source]:
     """Flatten the input into sources; folders are walked recursively in sorted order."""
     counter = _counter if _counter is not None else [0]
-    if isinstance(x, dict):
+    if isinstance(x, Source):  # read as it is, under its own label (the service's "file")
+        yield x
+    elif isinstance(x, dict):
         if set(x) != {"img"}:
             raise InputError(f"a dict input must have exactly the key 'img', got keys {sorted(map(str, x))}")
         yield from expand(x["img"], counter)
@@ -149,10 +145,24 @@ def _image_size(data: bytes) -> tuple[int, str] | None:
 
 
 def decode_image(data: bytes, label: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Encoded image bytes -> BGR uint8, by content."""
+    """Encoded image bytes -> BGR uint8, by content. Only formats whose size Pillow reads from the
+    header are decoded, so that the pixel limit is checked before any pixel is."""
     size = _image_size(data)
-    if size and size[0] > max_pixels:
+    if size is None:
+        raise InputError(f"{label}: not a readable image or PDF (first bytes {data[:16]!r})")
+    if size[0] > max_pixels:
         raise InputError(f"{label}: image is {size[1]}, above the limit of {max_pixels} (raise max_pixels to read it)")
+    try:
+        return _decode(data, label)
+    except MemoryError:
+        raise InputError(f"{label}: ran out of memory while decoding the image") from None
+    except InputError:
+        raise
+    except Exception as exc:  # a decoder's own error on a malformed file
+        raise InputError(f"{label}: the image cannot be decoded ({type(exc).__name__}: {exc})") from None
+
+
+def _decode(data: bytes, label: str) -> np.ndarray:
     is_jpeg = data[:2] == b"\xff\xd8"
     if is_jpeg and not data.endswith(b"\xff\xd9") and data.find(b"\xff\xd9", data.rfind(b"\xff\xda")) == -1:
         # A truncated JPEG (no end marker after the last scan): OpenCV would leave the missing rows
@@ -188,44 +198,12 @@ def is_pdf(data: bytes) -> bool:
     return b"%PDF-" in data[:1024]
 
 
-def pdf_pages(data: bytes, label: str, scale: float, max_pixels: int = MAX_PIXELS) -> Iterator[np.ndarray]:
-    """Render a PDF page by page to BGR arrays at `scale` x 72 dpi."""
-    import pypdfium2 as pdfium
-
+def fetch_url(url: str, limits: Limits = Limits()) -> bytes:
+    """A user's URL under the guard of fetch.py; errors name the URL and keep their HTTP status."""
     try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        reason = "encrypted (password protected)" if "password" in str(exc).lower() else f"broken ({exc})"
-        raise InputError(f"{label}: PDF cannot be opened: {reason}") from None
-    try:
-        if len(pdf) == 0:
-            raise InputError(f"{label}: PDF has no pages")
-        for index in range(len(pdf)):
-            page = pdf[index]
-            w, h = page.get_size()
-            if w * scale * h * scale > max_pixels:
-                raise InputError(f"{label}: page {index} renders above {max_pixels} pixels at scale {scale}")
-            bitmap = page.render(scale=scale)
-            yield np.array(bitmap.to_numpy()[:, :, :3])  # pdfium renders BGR(x) by default
-            page.close()
-    finally:
-        pdf.close()
-
-
-def _fetch_url(url: str, opts: ReadOptions) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "ocrflow"})
-    try:
-        with urllib.request.urlopen(request, timeout=opts.url_timeout) as resp:
-            data = resp.read(opts.url_max_bytes + 1)
-    except urllib.error.HTTPError as exc:
-        exc.close()  # the error holds the open connection
-        raise InputError(f"{url}: the server answered HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise InputError(f"{url}: could not fetch ({reason})") from None
-    if len(data) > opts.url_max_bytes:
-        raise InputError(f"{url}: larger than the {opts.url_max_bytes} byte limit")
-    return data
+        return fetch.fetch(url, limits)
+    except fetch.FetchError as exc:
+        raise fetch.FetchError(exc.status, f"{url}: {exc.message}") from None
 
 
 def _name_of(text: str) -> tuple[str, str]:
@@ -233,33 +211,48 @@ def _name_of(text: str) -> tuple[str, str]:
     return (path.stem or "input"), (path.suffix.lower() or ".png")
 
 
-def read(source: Source, opts: ReadOptions = ReadOptions()) -> Iterator[Page]:
-    """One source -> its pages. Raises InputError naming the source when it cannot be read."""
-    if source.kind == "array":
+def _read_file(path: Path, label: str, limits: Limits) -> bytes:
+    if not path.exists():
+        raise InputError(f"{label}: no such file or folder")
+    if not path.is_file():
+        raise InputError(f"{label}: not a file")
+    try:
+        with path.open("rb") as f:
+            data = f.read(limits.max_bytes + 1)
+    except OSError as exc:
+        raise InputError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limits.max_bytes:
+        raise InputError(f"{label}: the file is larger than the {limits.max_bytes} byte limit (max_bytes)")
+    return data
+
+
+def read(source: Source, limits: Limits = Limits(), scale: float = PDF_RENDER_SCALE,
+         cancel: threading.Event | None = None) -> Iterator[Page]:
+    """One source -> its pages, under `limits`; PDF pages rendered at `scale` x 72 dpi. Raises
+    InputError naming the source when it cannot be read, Cancelled when `cancel` is set."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{source.label}: cancelled")
+    if source.kind == "array":  # already in memory: no pixel limit (detection reads a resized copy)
         yield Page(None, None, to_bgr(source.value), "ndarray", ".png")
         return
     if source.kind == "path":
-        path = source.value
-        if not path.exists():
-            raise InputError(f"{source.label}: no such file or folder")
-        if not path.is_file():
-            raise InputError(f"{source.label}: not a file")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"{source.label}: cannot be read ({exc.strerror})") from None
+        data = _read_file(source.value, source.label, limits)
     elif source.kind == "url":
-        data = _fetch_url(source.value, opts)
+        data = fetch_url(source.value, limits)
     else:
         data = source.value
+        if len(data) > limits.max_bytes:
+            raise InputError(f"{source.label}: {len(data)} bytes, above the {limits.max_bytes} byte limit (max_bytes)")
     if not data:
         raise InputError(f"{source.label}: the file is empty")
     input_path = None if source.kind == "bytes" else source.label
     stem, suffix = _name_of(source.label) if input_path else ("bytes", ".png")
     if is_pdf(data):
-        for index, image in enumerate(pdf_pages(data, source.label, opts.pdf_render_scale, opts.max_pixels)):
+        for index, image in enumerate(pdf.pages(data, source.label, scale, limits, cancel)):
             yield Page(input_path, index, image, f"{stem}_{index}", ".png")
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{source.label}: cancelled after page {index}")
         return
     if suffix not in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
         suffix = ".png"
-    yield Page(input_path, None, decode_image(data, source.label, opts.max_pixels), stem, suffix)
+    yield Page(input_path, None, decode_image(data, source.label, limits.max_pixels), stem, suffix)

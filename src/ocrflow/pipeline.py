@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ from . import det, memory, rec, shapes
 from .crop import crop_box
 from .engine import hpip, load_model, parse_device
 from .errors import ConfigError, InputError, ModelError
-from .inputs import Page, ReadOptions, expand, is_url, read
+from .inputs import Page, expand, is_url, read
+from .limits import Limits
 from .models import resolve
 from .result import OCRResult
 from .timing import StageTimer, stage
@@ -77,7 +79,8 @@ class OCRPipeline:
         choice = hpip.choose(device)
         pixels = None
         if choice.backend == "openvino":
-            hpip.widen_kernel_cache()
+            if conf.process_tuning:
+                hpip.widen_kernel_cache()
             pixels = norm  # uint8 pixels in, normalised inside the graph
         log.info("use_hpip: %s on %s: %s", Path(path).parent.name, device, choice.reason)
         return load_model(path, device, conf.cpu_threads, choice.backend, choice.precision,
@@ -180,7 +183,8 @@ class OCRPipeline:
                 key, boxes, scores, crops = pending.popleft()
                 mine = texts[start : start + len(crops)]
                 start += len(crops)
-                memory.after_prediction()
+                if self.config.process_tuning:
+                    memory.after_prediction()
                 yield key, {"dt_polys": boxes, "dt_scores": scores,
                             "rec_text": [t for t, _ in mine], "rec_score": [s for _, s in mine]}
 
@@ -210,42 +214,61 @@ class OCRPipeline:
         yield from flush()
 
     # -- public API -------------------------------------------------------------------------
-    def pages(self, x) -> Iterator[tuple[str, Page | Exception]]:
+    def pages(
+        self, x, limits: Limits | None = None, cancel: threading.Event | None = None, scale: float | None = None
+    ) -> Iterator[tuple[str, Page | Exception]]:
         """(label, page or the InputError that stopped that source) for every page of the input."""
-        opts = ReadOptions(pdf_render_scale=self.config.pdf_render_scale, max_pixels=self.config.max_pixels)
+        limits = limits or self.config.limits
+        scale = scale or self.config.pdf_render_scale
         for source in expand(x):
             try:
-                for page in read(source, opts):
+                for page in read(source, limits, scale, cancel):
                     yield source.label, page
             except InputError as exc:
                 yield source.label, exc
 
     def predict(
-        self, x, on_error: OnError = None, *, timer: StageTimer | None = None, **overrides
+        self,
+        x,
+        on_error: OnError = None,
+        *,
+        timer: StageTimer | None = None,
+        limits: Limits | None = None,
+        cancel: threading.Event | None = None,
+        **overrides,
     ) -> Iterator[OCRResult]:
         """OCR every image / PDF page of x, yielding one OCRResult each.
 
         x: a numpy array, path, URL, folder, {"img": ...} dict, bytes, or a list of these.
         overrides: limit_side_len, limit_type, max_side_limit, thresh, box_thresh, unclip_ratio,
-        rec_batch_size, for this call only.
+        rec_batch_size, pdf_render_scale, for this call only.
         on_error: what to do with an input that cannot be read: "raise", "skip" (log a warning and
         go on), or a function(label, error). Default: raise for a single input, skip in a batch.
         timer: collects the seconds spent in each stage (benchmarks/run_ocrflow.py).
+        limits: the input limits of this call (default: the config's; limits.Limits).
+        cancel: a threading.Event; once set, reading stops (a PDF page being rendered is abandoned
+        and its renderer killed) and the generator raises ocrflow.Cancelled.
         """
         # Settings are checked now, not at the first next(): a typo fails where it is written.
+        scale = overrides.pop("pdf_render_scale", None)
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
+            raise ConfigError(f"pdf_render_scale must be a positive number, got {scale!r}")
         params, batch_size = self.call_settings(overrides)
         if on_error not in (None, "raise", "skip") and not callable(on_error):
             raise ConfigError(f"on_error must be 'raise', 'skip' or a function, got {on_error!r}")
         many = isinstance(x, (list, tuple)) or (
             isinstance(x, (str, os.PathLike)) and not is_url(os.fspath(x)) and os.path.isdir(x)
         )
-        return self._run(x, params, batch_size, on_error or ("skip" if many else "raise"), timer)
+        if limits is not None and not isinstance(limits, Limits):
+            raise ConfigError(f"limits must be an ocrflow.limits.Limits, got {type(limits).__name__}")
+        pages = self.pages(x, limits, cancel, scale)
+        return self._run(pages, params, batch_size, on_error or ("skip" if many else "raise"), timer)
 
     def _run(
-        self, x, params: det.DetParams, batch_size: int, policy: OnError, timer: StageTimer | None
+        self, pages: Iterator, params: det.DetParams, batch_size: int, policy: OnError, timer: StageTimer | None
     ) -> Iterator[OCRResult]:
         items = (((label, page), page if isinstance(page, Exception) else page.image)
-                 for label, page in _timed(self.pages(x), timer))
+                 for label, page in _timed(pages, timer))
         for (label, page), data in self.ocr_many(items, params, batch_size, timer):
             if isinstance(data, Exception):
                 if policy == "raise":

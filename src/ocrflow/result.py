@@ -89,6 +89,11 @@ class OCRResult(dict):
         return target
 
     @property
+    def input_img(self) -> np.ndarray | None:
+        """The image or PDF page that was read (BGR), as PaddleX 3.x names it."""
+        return self._image
+
+    @property
     def img(self) -> np.ndarray:
         """The side-by-side visualisation (BGR): boxes over the image, texts in their boxes."""
         if self._image is None:

@@ -29,7 +29,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from . import fetch as fetching
+from .. import fetch as fetching
+from ..errors import Cancelled
 from . import process
 from .metrics import Metrics
 from .middleware import ServingMiddleware, log
@@ -55,7 +56,7 @@ class Runtime:
         self.capacity = settings.threads + settings.queue_size
         self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="ocrflow-ocr")
         self.fetch_pool = ThreadPoolExecutor(min(32, self.capacity), thread_name_prefix="ocrflow-fetch")
-        self.policy = fetching.FetchPolicy.from_settings(settings)
+        self.limits = settings.input_limits()
         self.metrics = Metrics()
         self._admitted = 0
         self._lock = threading.Lock()
@@ -86,8 +87,15 @@ def log_id_of(request: Request) -> str:
     return getattr(request.state, "log_id", None) or "-"
 
 
+def printable(text: str) -> str:
+    """text that JSON can encode as UTF-8: a lone surrogate (from a client's JSON or a file name)
+    is written as its escape instead of failing the answer."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_response(request: Request, status: int, message: str, headers: dict | None = None) -> JSONResponse:
     log_id = log_id_of(request)
+    message = printable(message)
     log.info("%s %s %s -> %d: %s", log_id, request.method, request.url.path, status, message[:500])
     return JSONResponse({"logId": log_id, "errorCode": status, "errorMsg": message}, status_code=status,
                         headers=headers)
@@ -158,7 +166,7 @@ async def infer(body: InferRequest, request: Request) -> JSONResponse:
     cancel = threading.Event()
     try:
         if kind == "url":
-            job = rt.fetch_pool.submit(fetching.fetch, value, rt.policy, deadline)
+            job = rt.fetch_pool.submit(fetching.fetch, value, rt.limits, deadline)
             try:
                 payload = await asyncio.wait_for(asyncio.wrap_future(job), timeout=settings.request_timeout + 1)
             except asyncio.TimeoutError:
@@ -176,8 +184,9 @@ async def infer(body: InferRequest, request: Request) -> JSONResponse:
             cancel.set()
             raise process.ClientError(504, f"the request took longer than {settings.request_timeout} s "
                                       "(request_timeout)") from None
-        except process.Cancelled:
-            raise process.ClientError(504, "the request ran out of time") from None
+        except Cancelled:
+            raise process.ClientError(504, f"the request took longer than {settings.request_timeout} s "
+                                      "(request_timeout)") from None
     finally:
         if not handed_off:
             rt.release()
@@ -232,7 +241,8 @@ def create_app(pipeline, settings: ServeSettings | None = None) -> FastAPI:
 
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    app.add_middleware(ServingMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics)
+    app.add_middleware(ServingMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics,
+                       body_timeout=settings.body_timeout)
     return app
 
 

@@ -28,11 +28,14 @@ HELP = {
     "queue_size": "OCR requests that may wait for a thread; beyond threads + queue_size the answer is 503 "
     "with Retry-After (default 8)",
     "retry_after": "seconds in the Retry-After header of a 503 (default 2)",
-    "request_timeout": "seconds one /ocr request may take, download included; then 504 (default 60)",
+    "request_timeout": "seconds one /ocr request may take, download included; then 504 and its work is "
+    "stopped (default 60)",
+    "body_timeout": "seconds to receive a request's body; then 408 (default 30)",
     "max_body_bytes": "largest request body, e.g. 64M; then 413 (default 64M)",
     "max_pixels": "most pixels of one decoded image or rendered PDF page; then 422 (default 40000000)",
     "max_pdf_pages": "PDF pages read, from the first (default 10)",
     "pdf_render_scale": "PDF pixels per point / 72 dpi (default: the pipeline's, 2.0)",
+    "render_timeout": "seconds to render one PDF page; then 422 and the renderer process is killed (default 15)",
     "max_output_img_size": "WIDTHxHEIGHT the result picture is shrunk to fit (default 2000x2000)",
     "jpeg_quality": "JPEG quality of the result picture, 1-100 (default 90)",
     "url_connect_timeout": "seconds to connect to a URL's server; then 504 (default 5)",
@@ -117,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         print(f"ocrflow serve: error: needs {exc.name!r}: pip install 'ocrflow[serve]'", file=sys.stderr)
         return 2
-    pipeline_settings = {"cpu_threads": args.cpu_threads} if args.cpu_threads else {}
+    pipeline_settings = {"process_tuning": True}  # the service owns its process
+    if args.cpu_threads:
+        pipeline_settings["cpu_threads"] = args.cpu_threads
     common = dict(host=settings.host, port=settings.port, log_config=log_config(settings.log_level),
                   log_level=settings.log_level, access_log=False, server_header=False)
     from ..pipeline import create_pipeline

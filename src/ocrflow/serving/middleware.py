@@ -1,9 +1,11 @@
 """The outer layer every HTTP request goes through (plain ASGI, no buffering): a logId, the body
-size limit (Content-Length up front, then counted while the body streams in), metrics, one log
-line per request, and the 500 envelope for anything unexpected."""
+size limit (Content-Length up front, then counted while the body streams in), the body deadline (a
+client that stops sending gets 408), metrics, one log line per request, and the 500 envelope for
+anything unexpected."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -24,6 +26,14 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body is larger than the limit of {limit} bytes (max_body_bytes)")
 
 
+class BodyTimeout(HTTPException):
+    """Raised from receive() when the body has not arrived by its deadline (see BodyTooLarge)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(408, f"the request body did not arrive within {seconds:g} s (body_timeout)",
+                         headers={"Connection": "close"})
+
+
 def envelope(log_id: str, status: int, message: str) -> bytes:
     return json.dumps({"logId": log_id, "errorCode": status, "errorMsg": message}, ensure_ascii=False).encode()
 
@@ -38,10 +48,11 @@ async def send_error(send, log_id: str, status: int, message: str, close: bool =
 
 
 class ServingMiddleware:
-    def __init__(self, app, max_body_bytes: int, metrics: Metrics):
+    def __init__(self, app, max_body_bytes: int, metrics: Metrics, body_timeout: float = 30.0):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -65,14 +76,22 @@ class ServingMiddleware:
             await send(message)
 
         received = 0
+        body_deadline = time.monotonic() + self.body_timeout
+        body_done = False
 
         async def receive_wrapper():
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # afterwards receive() waits for a disconnect, as long as the response takes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, body_deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                raise BodyTimeout(self.body_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
+                body_done = not message.get("more_body", False)
             return message
 
         self.metrics.in_flight.labels(label).inc()
@@ -85,9 +104,9 @@ class ServingMiddleware:
                                  f"limit of {limit} bytes (max_body_bytes)", close=True)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
-        except BodyTooLarge as exc:
+        except (BodyTooLarge, BodyTimeout) as exc:
             if not started:
-                await send_error(send_wrapper, log_id, 413, exc.detail, close=True)
+                await send_error(send_wrapper, log_id, exc.status_code, exc.detail, close=True)
         except Exception:
             log.exception("%s %s %s: internal error", log_id, method, path)
             if not started:

@@ -1,11 +1,11 @@
 """The synchronous work of one /ocr request (run in an inference thread, never on the event loop):
-file text -> bytes -> images / PDF pages (limits applied) -> OCR -> the `result` of the envelope."""
+file text -> bytes -> the pipeline's predict() (the library's input layer, with the service's limits
+and the request's cancel event) -> the `result` of the envelope."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import re
 import threading
 import urllib.parse
@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 
 from ..draw import draw_ocr
-from ..errors import ConfigError, InputError
-from ..inputs import FOLDER_SUFFIXES, decode_image, is_pdf, pdf_pages
+from ..errors import Cancelled, ConfigError, InputError
+from ..fetch import FetchError
+from ..inputs import FOLDER_SUFFIXES, Source, is_pdf
 from .settings import ServeSettings
 
 PDF, IMAGE = 0, 1
@@ -32,10 +33,6 @@ class ClientError(Exception):
         self.status = status
         self.message = message
         self.headers = headers
-
-
-class Cancelled(Exception):
-    """The request ran out of time; the thread stops at the next page."""
 
 
 def classify(text: str) -> tuple[str, str, str | None]:
@@ -107,8 +104,8 @@ def encode_picture(image: np.ndarray, polys: np.ndarray, texts: list[str], setti
     return base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-def _ocr_one(pipeline, image: np.ndarray, overrides: dict, settings: ServeSettings) -> dict:
-    res = next(iter(pipeline.predict(image, **overrides)))
+def _result(res, settings: ServeSettings) -> dict:
+    image = res.input_img
     polys = np.asarray(res["dt_polys"]).reshape(-1, 4, 2)
     texts = [
         {"poly": poly.astype(int).tolist(), "text": str(text), "score": float(score)}
@@ -127,29 +124,26 @@ def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int,
         raise ClientError(422, "file is empty")
     overrides = {"limit_side_len": max_long_side, "limit_type": "max"} if max_long_side else {}
     pdf = is_pdf(data)
+    if file_type == PDF and not pdf:
+        raise ClientError(422, f"fileType is 0 (PDF) but the file is not a PDF (first bytes {data[:8]!r})")
+    if file_type == IMAGE and pdf:
+        raise ClientError(422, "fileType is 1 (image) but the file is a PDF: send fileType 0")
+    if settings.pdf_render_scale is not None:
+        overrides["pdf_render_scale"] = settings.pdf_render_scale
+    results, pages = [], []
     try:
-        if file_type == PDF:
-            if not pdf:
-                raise ClientError(422, f"fileType is 0 (PDF) but the file is not a PDF (first bytes {data[:8]!r})")
-            scale = settings.pdf_render_scale or getattr(pipeline.config, "pdf_render_scale", 2.0)
-            results, pages = [], []
-            pages_iter = pdf_pages(data, "file", scale, settings.max_pixels)
-            try:
-                for image in itertools.islice(pages_iter, settings.max_pdf_pages):
-                    if cancel.is_set():
-                        raise Cancelled()
-                    pages.append({"width": int(image.shape[1]), "height": int(image.shape[0])})
-                    results.append(_ocr_one(pipeline, image, overrides, settings))
-            finally:
-                pages_iter.close()
-            info = {"numPages": len(pages), "pages": pages, "type": "pdf"}
-            return {"ocrResults": results, "dataInfo": info}
-        if pdf:
-            raise ClientError(422, "fileType is 1 (image) but the file is a PDF: send fileType 0")
-        image = decode_image(data, "file", settings.max_pixels)
-        if cancel.is_set():
-            raise Cancelled()
-        info = {"width": int(image.shape[1]), "height": int(image.shape[0]), "type": "image"}
-        return {"ocrResults": [_ocr_one(pipeline, image, overrides, settings)], "dataInfo": info}
+        source = Source("bytes", data, "file")
+        for res in pipeline.predict(source, on_error="raise", limits=settings.input_limits(), cancel=cancel,
+                                    **overrides):
+            if cancel.is_set():
+                raise Cancelled("the request ran out of time")
+            h, w = res.input_img.shape[:2]
+            pages.append({"width": int(w), "height": int(h)})
+            results.append(_result(res, settings))
+    except FetchError as exc:
+        raise ClientError(exc.status, str(exc)) from None
     except (InputError, ConfigError) as exc:
         raise ClientError(422, str(exc)) from None
+    if file_type == PDF:
+        return {"ocrResults": results, "dataInfo": {"numPages": len(pages), "pages": pages, "type": "pdf"}}
+    return {"ocrResults": results, "dataInfo": {**pages[0], "type": "image"}}

@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..limits import Limits
 
 MiB = 1024 * 1024
+_LIB = Limits()  # the library's defaults, where the service keeps them
 
 
 @dataclass(frozen=True)
@@ -21,18 +23,20 @@ class ServeSettings:
     threads: int = 2  # inference threads per process (requests running at once)
     queue_size: int = 8  # requests waiting for a thread; beyond threads + queue_size: 503
     retry_after: int = 2  # seconds, the Retry-After of a 503
-    request_timeout: float = 60.0  # seconds for one /ocr request (fetch + inference); then 504
+    request_timeout: float = 60.0  # seconds for one /ocr request (fetch + inference); then 504, work stopped
+    body_timeout: float = 30.0  # seconds to receive the request body; then 408
     max_body_bytes: int = 64 * MiB  # request body (the Base64 file is 4/3 of the file); then 413
     max_pixels: int = 40_000_000  # decoded pixels of one image or rendered PDF page; then 422
     max_pdf_pages: int = 10  # PDF pages read (the first N); PaddleX's max_num_input_imgs
     pdf_render_scale: float | None = None  # PDF pixels per point / 72 dpi; None: the pipeline's (2.0)
+    render_timeout: float = _LIB.render_timeout  # seconds to render one PDF page; then 422, renderer killed
     max_output_img_size: tuple[int, int] = (2000, 2000)  # (width, height) the result picture fits in
     jpeg_quality: int = 90
-    url_connect_timeout: float = 5.0  # seconds to connect to a URL's server
-    url_read_timeout: float = 15.0  # seconds of silence while reading
-    url_timeout: float = 30.0  # seconds for the whole download (redirects included)
+    url_connect_timeout: float = _LIB.url_connect_timeout  # seconds to connect to a URL's server
+    url_read_timeout: float = _LIB.url_read_timeout  # seconds of silence while reading
+    url_timeout: float = _LIB.url_timeout  # seconds for the whole download (redirects included)
     url_max_bytes: int = 32 * MiB  # size of a file fetched from a URL; then 413
-    url_max_redirects: int = 3
+    url_max_redirects: int = _LIB.url_max_redirects
     url_allow: tuple[str, ...] = ()  # CIDRs, IPs or host names that may be fetched although not public
     demo: bool = True  # the web demo at /
     docs: bool = True  # /docs and /openapi.json
@@ -42,11 +46,21 @@ class ServeSettings:
         for f in dataclasses.fields(self):
             check(f.name, getattr(self, f.name))
 
+    def input_limits(self) -> Limits:
+        """The input layer's limits for one request: the first max_pdf_pages pages of a PDF are read
+        (PaddleX's max_num_input_imgs), and a URL's body is capped at url_max_bytes."""
+        return Limits(max_bytes=self.url_max_bytes, max_pixels=self.max_pixels, max_pages=self.max_pdf_pages,
+                      page_overflow="truncate", render_timeout=self.render_timeout,
+                      url_connect_timeout=self.url_connect_timeout, url_read_timeout=self.url_read_timeout,
+                      url_timeout=self.url_timeout, url_max_redirects=self.url_max_redirects,
+                      url_allow=self.url_allow)
+
 
 _POSITIVE_INT = {"port", "workers", "threads", "retry_after", "max_body_bytes", "max_pixels", "max_pdf_pages",
                  "url_max_bytes"}
 _NON_NEGATIVE_INT = {"queue_size", "url_max_redirects"}
-_POSITIVE_FLOAT = {"request_timeout", "url_connect_timeout", "url_read_timeout", "url_timeout", "pdf_render_scale"}
+_POSITIVE_FLOAT = {"request_timeout", "body_timeout", "render_timeout", "url_connect_timeout", "url_read_timeout",
+                   "url_timeout", "pdf_render_scale"}
 BYTE_FIELDS = {"max_body_bytes", "url_max_bytes"}  # sizes: a number of bytes or "200MB"
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 FIELDS = {f.name: f for f in dataclasses.fields(ServeSettings)}

@@ -1,4 +1,5 @@
-"""Fetching a client's URL without opening a way in (server-side request forgery).
+"""Fetching a user's URL without opening a way in (server-side request forgery): the one client for
+URLs given as input, by predict() and by the service alike (model downloads have their own, models/archive.py).
 
 Rules: http and https only; no credentials in the URL; the host is resolved first and EVERY address
 it resolves to must be public (not loopback, private, link-local / cloud metadata, multicast,
@@ -8,8 +9,9 @@ lookup a rebinding attack could answer differently). Redirects are followed by h
 each hop goes through the same checks. Connect, read and total timeouts, and a byte cap. Proxy
 environment variables are ignored on purpose.
 
-Errors are FetchError(status, message): 422 for a malformed or unsupported URL, 403 for an address
-we refuse, 413 for a file over the cap, 502 for a remote that fails, 504 for one that is too slow.
+Errors are FetchError(status, message), an InputError: 422 for a malformed or unsupported URL, 403
+for an address we refuse, 413 for a file over the cap, 502 for a remote that fails, 504 for one
+that is too slow (the service answers with that status).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import socket
 import ssl
 import time
 import urllib.parse
-from dataclasses import dataclass
+
+from .errors import InputError
+from .limits import Limits
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -29,28 +33,13 @@ CHUNK = 64 * 1024
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class FetchError(Exception):
-    """A URL we will not or could not fetch; status is the HTTP status to answer with."""
+class FetchError(InputError):
+    """A URL we will not or could not fetch; status is the HTTP status the service answers with."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    connect_timeout: float = 5.0
-    read_timeout: float = 15.0
-    total_timeout: float = 30.0
-    max_bytes: int = 32 * 1024 * 1024
-    max_redirects: int = 3
-    allow: tuple[str, ...] = ()
-
-    @classmethod
-    def from_settings(cls, s) -> FetchPolicy:
-        return cls(s.url_connect_timeout, s.url_read_timeout, s.url_timeout, s.url_max_bytes,
-                   s.url_max_redirects, tuple(s.url_allow))
 
 
 class AllowList:
@@ -151,7 +140,7 @@ def checked_addresses(host: str, port: int, allow: AllowList) -> list[str]:
         reason = blocked_reason(ip)
         if reason and not host_allowed and not allow.permits_ip(ip):
             shown = host if host == addr else f"{host} ({addr})"
-            raise FetchError(403, f"refusing to fetch from {shown}: {reason}; the server's url_allow setting "
+            raise FetchError(403, f"refusing to fetch from {shown}: {reason}; the url_allow setting "
                                   "can permit it")
     return addresses
 
@@ -168,20 +157,20 @@ def _remaining(deadline: float, url: str) -> float:
     return left
 
 
-def _connect(parts: urllib.parse.SplitResult, addresses: list[str], policy: FetchPolicy, deadline: float, url: str):
+def _connect(parts: urllib.parse.SplitResult, addresses: list[str], limits: Limits, deadline: float, url: str):
     host = parts.hostname
     https = parts.scheme.lower() == "https"
     port = parts.port or (443 if https else 80)
     last: Exception | None = None
     for addr in addresses:
         try:
-            sock = _open_socket(addr, port, min(policy.connect_timeout, _remaining(deadline, url)))
+            sock = _open_socket(addr, port, min(limits.url_connect_timeout, _remaining(deadline, url)))
         except OSError as exc:  # TimeoutError included
             last = exc
             continue
         try:
             if https:
-                sock.settimeout(min(policy.read_timeout, _remaining(deadline, url)))
+                sock.settimeout(min(limits.url_read_timeout, _remaining(deadline, url)))
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         except ssl.SSLError as exc:
             sock.close()
@@ -192,12 +181,16 @@ def _connect(parts: urllib.parse.SplitResult, addresses: list[str], policy: Fetc
                 raise FetchError(504, f"TLS handshake with {host} timed out") from None
             raise FetchError(502, f"TLS with {host} failed: {exc}") from None
         cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
-        conn = cls(host, port, timeout=policy.read_timeout)
+        conn = cls(host, port, timeout=limits.url_read_timeout)
         conn.sock = sock  # already connected to the address we checked
         return conn
     if isinstance(last, TimeoutError):
         raise FetchError(504, f"connecting to {host}:{port} timed out")
     raise FetchError(502, f"cannot connect to {host}:{port}: {getattr(last, 'strerror', None) or last}")
+
+
+def _byte_limit(limits: Limits) -> str:
+    return f"{limits.max_bytes} byte limit (max_bytes; url_max_bytes in the service)"
 
 
 def _target(parts: urllib.parse.SplitResult) -> str:
@@ -206,23 +199,23 @@ def _target(parts: urllib.parse.SplitResult) -> str:
     return path + (f"?{query}" if query else "")
 
 
-def fetch(url: str, policy: FetchPolicy = FetchPolicy(), deadline: float | None = None) -> bytes:
+def fetch(url: str, limits: Limits = Limits(), deadline: float | None = None) -> bytes:
     """The body of url (following redirects), under every rule of the module docstring."""
     start = time.monotonic()
-    deadline = min(deadline or float("inf"), start + policy.total_timeout)
-    allow = AllowList(policy.allow)
+    deadline = min(deadline or float("inf"), start + limits.url_timeout)
+    allow = AllowList(limits.url_allow)
     current = url
-    for _hop in range(policy.max_redirects + 1):
+    for _hop in range(limits.url_max_redirects + 1):
         parts = check_url(current)
         https = parts.scheme.lower() == "https"
         port = parts.port or (443 if https else 80)
         addresses = checked_addresses(parts.hostname, port, allow)
         _remaining(deadline, url)
-        conn = _connect(parts, addresses, policy, deadline, url)
+        conn = _connect(parts, addresses, limits, deadline, url)
         try:
             try:
                 # Each receive waits at most this long; the total deadline is checked between chunks.
-                conn.sock.settimeout(min(policy.read_timeout, _remaining(deadline, url)))
+                conn.sock.settimeout(min(limits.url_read_timeout, _remaining(deadline, url)))
                 conn.request("GET", _target(parts), headers={
                     "User-Agent": "ocrflow", "Accept": "*/*", "Accept-Encoding": "identity", "Connection": "close"})
                 resp = conn.getresponse()
@@ -238,9 +231,8 @@ def fetch(url: str, policy: FetchPolicy = FetchPolicy(), deadline: float | None 
                 if encoding not in ("identity", ""):
                     raise FetchError(502, f"{current} sent Content-Encoding {encoding!r}, which is not accepted")
                 length = resp.getheader("Content-Length")
-                if length and length.strip().isdigit() and int(length) > policy.max_bytes:
-                    raise FetchError(413, f"{current} is {int(length)} bytes, above the {policy.max_bytes} "
-                                          "byte limit (url_max_bytes)")
+                if length and length.strip().isdigit() and int(length) > limits.max_bytes:
+                    raise FetchError(413, f"{current} is {int(length)} bytes, above the {_byte_limit(limits)}")
                 chunks, size = [], 0
                 while True:
                     _remaining(deadline, url)
@@ -248,9 +240,8 @@ def fetch(url: str, policy: FetchPolicy = FetchPolicy(), deadline: float | None 
                     if not chunk:
                         break
                     size += len(chunk)
-                    if size > policy.max_bytes:
-                        raise FetchError(413, f"{current} is larger than the {policy.max_bytes} byte limit "
-                                              "(url_max_bytes)")
+                    if size > limits.max_bytes:
+                        raise FetchError(413, f"{current} is larger than the {_byte_limit(limits)}")
                     chunks.append(chunk)
                 return b"".join(chunks)
             except TimeoutError:
@@ -259,4 +250,4 @@ def fetch(url: str, policy: FetchPolicy = FetchPolicy(), deadline: float | None 
                 raise FetchError(502, f"{current}: bad answer ({type(exc).__name__}: {exc})") from None
         finally:
             conn.close()
-    raise FetchError(502, f"{url} redirected more than {policy.max_redirects} times (url_max_redirects)")
+    raise FetchError(502, f"{url} redirected more than {limits.url_max_redirects} times (url_max_redirects)")

@@ -1,0 +1,207 @@
+"""PDF pages rendered in a child process that can be stopped (pdf_worker.py).
+
+pdfium cannot be interrupted: a 9 KB page that repeats a drawing operator 200,000 times renders
+for minutes, and a thread cannot be killed. So every document is read by a child process; the
+parent waits for each page at most `render_timeout` seconds (or until a cancel event is set) and
+then kills the child, which frees the CPU at once. The child's address space is capped, and a
+pdfium crash ends only the child. Each error is an InputError naming the file and the page.
+
+Children are kept for reuse (up to IDLE_WORKERS), so a document costs a pipe round trip and
+the copy of its pixels, not a process start (benchmarks/fuzz.py --cost measures it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from .errors import Cancelled, InputError
+from .limits import Limits
+
+WORKER = Path(__file__).with_name("pdf_worker.py")
+IDLE_WORKERS = 4
+POLL_S = 0.05  # how often a wait looks at the cancel event
+# The child's address space: its own ~30 MiB, pdfium's working memory, and the page's pixels (3
+# bytes each) twice over for pdfium's intermediate buffers.
+BASE_ADDRESS_SPACE = 1 << 30
+
+
+def address_space(limits: Limits) -> int:
+    return BASE_ADDRESS_SPACE + 6 * limits.max_pixels
+
+
+class _Worker:
+    """One child process and its two pipes."""
+
+    def __init__(self):
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", str(WORKER), str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, close_fds=True,
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.requests = Connection(to_child_w, readable=False)
+        self.answers = Connection(from_child_r, writable=False)
+
+    def send(self, header: dict, payload: bytes | None = None) -> None:
+        self.requests.send_bytes(json.dumps(header).encode())
+        if payload is not None:
+            self.requests.send_bytes(payload)
+
+    def wait(self, seconds: float, cancel: threading.Event | None) -> bool:
+        """True once an answer is ready; False at the deadline (or when cancelled)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or (cancel is not None and cancel.is_set()):
+                return False
+            if self.answers.poll(min(POLL_S, left)):
+                return True
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.requests.close()
+        self.answers.close()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+_idle: list[_Worker] = []
+_idle_lock = threading.Lock()
+
+
+def _take() -> _Worker:
+    with _idle_lock:
+        while _idle:
+            worker = _idle.pop()
+            if worker.alive():
+                return worker
+    try:
+        return _Worker()
+    except OSError as exc:
+        raise InputError(f"cannot start the PDF renderer process ({exc})") from None
+
+
+def _give_back(worker: _Worker) -> None:
+    with _idle_lock:
+        if len(_idle) < IDLE_WORKERS and worker.alive():
+            _idle.append(worker)
+            return
+    worker.kill()
+
+
+class PdfDocument:
+    """A PDF opened in a child process: `len(doc)`, `doc.render(i)`; use as a context manager."""
+
+    def __init__(self, data: bytes, label: str, limits: Limits = Limits(), cancel: threading.Event | None = None):
+        self.label = label
+        self.limits = limits
+        self.cancel = cancel
+        self.worker: _Worker | None = _take()
+        self.page_count = int(self._ask({"op": "open", "address_space": address_space(limits)}, data,
+                                        what="opening the PDF", seconds=limits.render_timeout)["pages"])
+
+    def __len__(self) -> int:
+        return self.page_count
+
+    def __enter__(self) -> PdfDocument:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return
+        try:
+            worker.send({"op": "close"})
+            if worker.wait(self.limits.render_timeout, None):
+                worker.answers.recv_bytes()
+                _give_back(worker)
+                return
+        except (OSError, EOFError):
+            pass
+        worker.kill()
+
+    def _drop(self) -> None:
+        """Kill the child: after a timeout, crash or bad answer its state is unknown."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.kill()
+
+    def _fail(self, message: str) -> InputError:
+        self._drop()
+        return InputError(f"{self.label}: {message}")
+
+    def _ask(self, header: dict, payload: bytes | None = None, *, what: str, seconds: float) -> dict:
+        if self.worker is None:
+            raise InputError(f"{self.label}: the PDF is closed")
+        try:
+            self.worker.send(header, payload)
+            ready = self.worker.wait(seconds, self.cancel)
+            answer = json.loads(self.worker.answers.recv_bytes()) if ready else None
+        except (OSError, EOFError, ValueError):
+            code = self.worker.proc.poll()
+            raise self._fail(f"the PDF renderer stopped while {what} (exit {code}): the file "
+                             "is broken or needs more memory than allowed") from None
+        if answer is None:
+            self._drop()
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled(f"{self.label}: cancelled while {what}")
+            raise InputError(f"{self.label}: {what} took longer than {seconds:g} s (render_timeout); stopped")
+        if "error" in answer:
+            if answer.get("limit") == "memory":  # the child's state is unknown after a MemoryError
+                raise self._fail(f"{what} needs more memory than allowed (max_pixels)")
+            if header["op"] == "open":
+                error = answer["error"].lower()
+                reason = "encrypted (password protected)" if "password" in error else f"broken ({answer['error']})"
+                raise InputError(f"{self.label}: PDF cannot be opened: {reason}")
+            raise InputError(f"{self.label}: {what}: {answer['error']}")
+        return answer
+
+    def render(self, index: int, scale: float) -> np.ndarray:
+        """Page `index` as a BGR uint8 array at `scale` x 72 dpi."""
+        what = f"page {index}"
+        head = self._ask({"op": "render", "index": index, "scale": scale, "max_pixels": self.limits.max_pixels},
+                         what=f"rendering {what}", seconds=self.limits.render_timeout)
+        h, w, stride = int(head["height"]), int(head["width"]), int(head["stride"])
+        buf = bytearray(h * stride)
+        try:
+            got = self.worker.answers.recv_bytes_into(buf)
+        except (OSError, EOFError):
+            raise self._fail(f"the PDF renderer stopped while sending {what}") from None
+        if got != len(buf):
+            raise self._fail(f"the PDF renderer sent {got} bytes for {what}, expected {len(buf)}")
+        rows = np.frombuffer(buf, np.uint8).reshape(h, stride)
+        if stride != w * 3:  # rows padded to 4 bytes
+            return np.ascontiguousarray(rows[:, : w * 3]).reshape(h, w, 3)
+        return rows.reshape(h, w, 3)
+
+
+def pages(data: bytes, label: str, scale: float, limits: Limits = Limits(),
+          cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+    """Render a PDF page by page (BGR arrays at `scale` x 72 dpi), under `limits`."""
+    with PdfDocument(data, label, limits, cancel) as doc:
+        count = len(doc)
+        if count == 0:
+            raise InputError(f"{label}: PDF has no pages")
+        if count > limits.max_pages and limits.page_overflow == "error":
+            raise InputError(f"{label}: PDF has {count} pages, above the limit of {limits.max_pages} (max_pages)")
+        for index in range(min(count, limits.max_pages)):
+            yield doc.render(index, scale)
