@@ -99,8 +99,14 @@ def expand(x, _counter: list[int] | None = None) -> Iterator[Source]:
         )
 
 
+ROWS_PER_CHUNK_PIXELS = 1 << 20  # pixels converted at a time: temporaries stay a few MB on any size
+
+
 def to_bgr(image: np.ndarray) -> np.ndarray:
-    """Any 2-D or 3-D image array -> BGR uint8 HxWx3 (gray and BGRA converted, 16-bit scaled)."""
+    """Any 2-D or 3-D image array -> BGR uint8 HxWx3 (gray and BGRA converted, 16-bit scaled).
+
+    Conversions run over bands of rows, so a 100-megapixel 16-bit RGBA image needs its output and
+    a few MB more, not five float copies of itself."""
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
         shape = getattr(image, "shape", None)
         raise InputError(f"an image array must be HxW or HxWxC with pixels, got shape {shape}")
@@ -108,23 +114,38 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
         image = image[:, :, 0]
     if image.ndim == 3 and image.shape[2] not in (3, 4):
         raise InputError(f"an image array needs 1, 3 or 4 channels, got {image.shape[2]}")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    elif np.issubdtype(image.dtype, np.floating):
-        scale = 255.0 if float(np.nanmax(image)) <= 1.0 else 1.0
-        image = np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
-    elif image.dtype != np.uint8:
+    if image.dtype not in (np.uint8, np.uint16, bool) and not np.issubdtype(image.dtype, np.floating):
         raise InputError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        alpha = image[:, :, 3:4].astype(np.float32) / 255
-        if alpha.min() < 1:  # composite transparent pixels over white, as a viewer shows them
-            return (image[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
-        return np.ascontiguousarray(image[:, :, :3])
-    return image
+    scale = 1.0
+    if np.issubdtype(image.dtype, np.floating):
+        scale = 255.0 if float(np.nanmax(image)) <= 1.0 else 1.0
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image
+    h, w = image.shape[:2]
+    out = np.empty((h, w, 3), np.uint8)
+    step = max(1, ROWS_PER_CHUNK_PIXELS // w)
+    for top in range(0, h, step):
+        out[top : top + step] = _bgr_rows(image[top : top + step], scale)
+    return out
+
+
+def _bgr_rows(rows: np.ndarray, scale: float) -> np.ndarray:
+    """A band of rows of any accepted dtype / channel count -> BGR uint8."""
+    if rows.dtype == np.uint16:
+        rows = (rows >> 8).astype(np.uint8)
+    elif rows.dtype == bool:
+        rows = rows.astype(np.uint8) * 255
+    elif rows.dtype != np.uint8:
+        rows = np.clip(np.nan_to_num(rows) * scale, 0, 255).astype(np.uint8)
+    if rows.ndim == 2:
+        return cv2.cvtColor(rows, cv2.COLOR_GRAY2BGR)
+    if rows.shape[2] == 4:
+        if rows[:, :, 3].min() == 255:
+            return rows[:, :, :3]
+        alpha = rows[:, :, 3:4].astype(np.float32) / 255
+        # transparent pixels composited over white, as a viewer shows them
+        return (rows[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    return rows
 
 
 def _image_size(data: bytes) -> tuple[int, str] | None:
