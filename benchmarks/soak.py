@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from ocrflow import create_pipeline
 
-    pipeline = create_pipeline("OCR", backend=args.backend, use_hpip=args.use_hpip)
+    # process_tuning as the CLI and the service run (ocrflow/memory.py)
+    pipeline = create_pipeline("OCR", backend=args.backend, use_hpip=args.use_hpip, process_tuning=True)
     base = cv2.imread(str(ROOT / "tests" / "data" / "general_ocr_002.png"))
     rng = np.random.default_rng(args.seed)
     windows = []  # (predictions so far, peak RSS in the window, RSS at its end, seconds)

@@ -6,6 +6,7 @@ The PDFs are written byte by byte on purpose: no PDF library writes files this b
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import struct
@@ -14,7 +15,7 @@ import zlib
 from PIL import Image
 
 
-def build_pdf(objects: list[bytes], root: int = 1) -> bytes:
+def build_pdf(objects: list[bytes], root: int = 1, trailer: bytes = b"") -> bytes:
     """Objects 1..N (bodies without 'N 0 obj') -> a PDF with a correct cross-reference table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
@@ -26,7 +27,8 @@ def build_pdf(objects: list[bytes], root: int = 1) -> bytes:
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, xref))
+    out.write(b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n"
+              % (len(objects) + 1, root, trailer, xref))
     return out.getvalue()
 
 
@@ -71,6 +73,44 @@ def render_bomb(repeats: int = 200_000, compress: bool = True) -> bytes:
 def huge_page(points: float = 10_000) -> bytes:
     """A page of points x points (at 144 dpi, 20000 x 20000 pixels)."""
     return page_pdf(b"0 0 m 10 10 l S", size=(points, points))
+
+
+_PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
+
+
+def _rc4(key: bytes, data: bytes) -> bytes:
+    s = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) % 256
+        s[i], s[j] = s[j], s[i]
+    i = j = 0
+    out = bytearray()
+    for byte in data:
+        i = (i + 1) % 256
+        j = (j + s[i]) % 256
+        s[i], s[j] = s[j], s[i]
+        out.append(byte ^ s[(s[i] + s[j]) % 256])
+    return bytes(out)
+
+
+def encrypted_pdf(user_password: bytes = b"secret") -> bytes:
+    """A one-page PDF under the standard security handler (RC4 40-bit, revision 2)."""
+    def pad(pw: bytes) -> bytes:
+        return (pw + _PAD)[:32]
+
+    owner_key = _rc4(hashlib.md5(pad(b"owner")).digest()[:5], pad(user_password))
+    file_id = b"0123456789abcdef"
+    key = hashlib.md5(pad(user_password) + owner_key + (-4).to_bytes(4, "little", signed=True) + file_id).digest()
+    user_key = _rc4(key[:5], _PAD)
+    fid = file_id.hex().encode()
+    return build_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] >>",
+        b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P -4 >>"
+        % (owner_key.hex().encode(), user_key.hex().encode()),
+    ], trailer=b"/Encrypt 4 0 R /ID [<%s> <%s>] " % (fid, fid))
 
 
 def huge_png(side: int = 19_999) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import logging
 import socket
 import tracemalloc
@@ -14,6 +13,7 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 from conftest import DEMO, serve_folder
+from hostile import encrypted_pdf
 from PIL import Image
 
 import ocrflow
@@ -189,55 +189,6 @@ def test_pdf_page_above_pixel_limit(small_bgr, tmp_path):
 
 
 # -- PDFs --------------------------------------------------------------------------------------
-_PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
-
-
-def _rc4(key: bytes, data: bytes) -> bytes:
-    s = list(range(256))
-    j = 0
-    for i in range(256):
-        j = (j + s[i] + key[i % len(key)]) % 256
-        s[i], s[j] = s[j], s[i]
-    i = j = 0
-    out = bytearray()
-    for byte in data:
-        i = (i + 1) % 256
-        j = (j + s[i]) % 256
-        s[i], s[j] = s[j], s[i]
-        out.append(byte ^ s[(s[i] + s[j]) % 256])
-    return bytes(out)
-
-
-def encrypted_pdf(user_password: bytes = b"secret") -> bytes:
-    """A one-page PDF under the standard security handler (RC4 40-bit, revision 2)."""
-    def pad(pw: bytes) -> bytes:
-        return (pw + _PAD)[:32]
-
-    owner_key = _rc4(hashlib.md5(pad(b"owner")).digest()[:5], pad(user_password))
-    file_id = b"0123456789abcdef"
-    key = hashlib.md5(pad(user_password) + owner_key + (-4).to_bytes(4, "little", signed=True) + file_id).digest()
-    user_key = _rc4(key[:5], _PAD)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] >>",
-        b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P -4 >>"
-        % (owner_key.hex().encode(), user_key.hex().encode()),
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    fid = file_id.hex().encode()
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, fid, fid, xref)
-    return bytes(out)
-
-
 def test_encrypted_pdf(pipeline, tmp_path):
     data = encrypted_pdf(b"secret")
     # the file is a valid encrypted PDF: pdfium opens it with the password

@@ -251,3 +251,24 @@ def test_unwritable_save_path_is_a_clear_error(tmp_path):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert "ocrflow: error" in proc.stderr and "blocker" in proc.stderr
+
+
+def test_limit_flags_and_url_allow(tmp_path):
+    from conftest import serve_folder
+    from hostile import render_bomb
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), cv2.imread(str(DEMO), cv2.IMREAD_COLOR)[0:90, 400:860])
+    (folder / "b_bomb.pdf").write_bytes(render_bomb())
+    proc = ocrflow("--pipeline", "OCR", "--input", folder, "--render_timeout", "1")
+    assert proc.returncode == 1
+    assert [p["input_path"] for p in printed_results(proc.stdout)] == [str(folder / "a.png")]
+    assert "b_bomb.pdf" in proc.stderr and "render_timeout" in proc.stderr
+    with serve_folder(folder) as base:
+        url = f"{base}/a.png"
+        refused = ocrflow("--pipeline", "OCR", "--input", url)
+        assert refused.returncode == 1 and "url_allow" in refused.stderr and "loopback" in refused.stderr
+        allowed = ocrflow("--pipeline", "OCR", "--input", url, "--url_allow", "127.0.0.1")
+        assert allowed.returncode == 0, allowed.stderr
+        assert "BOARDING" in printed_results(allowed.stdout)[0]["rec_text"]

@@ -257,3 +257,29 @@ def test_service_pdf_pages_go_through_the_input_layer(guarded):
     body = post(guarded, {"file": b64(buf.getvalue()), "fileType": 0}).json()
     assert body["result"]["dataInfo"]["pages"] == [{"width": 300, "height": 200}]
     assert "HELLO" in [t["text"] for t in body["result"]["ocrResults"][0]["texts"]]
+
+
+@pytest.mark.parametrize("path", ["a\x00b.png", "x" * 5000 + ".png"], ids=["nul", "long"])
+def test_unusable_path_is_an_input_error_and_the_list_goes_on(pipeline, small_png, tmp_path, path):
+    good = tmp_path / "good.png"
+    good.write_bytes(small_png)
+    errors = []
+    results = list(pipeline.predict([path, str(good)], on_error=lambda label, exc: errors.append(exc)))
+    assert len(results) == 1 and len(errors) == 1 and isinstance(errors[0], InputError)
+    assert "cannot be read" in str(errors[0]) or "no such file" in str(errors[0])
+
+
+def test_limits_are_pipeline_settings_checked_by_name(tmp_path):
+    from ocrflow import ConfigError
+    from ocrflow.config import load
+
+    with pytest.raises(ConfigError, match="max_pages must be a positive integer"):
+        create_pipeline(device="cpu", max_pages=0)
+    with pytest.raises(ConfigError, match="page_overflow must be 'error' or 'truncate'"):
+        Limits(page_overflow="ignore")
+    yaml = tmp_path / "OCR.yaml"
+    yaml.write_text("Pipeline:\n  max_pixels: 5000000\n  render_timeout: 3\n  url_allow: [10.0.0.0/8, files.internal]\n"
+                    "  process_tuning: true\n")
+    conf, _ = load(yaml)
+    assert conf.limits == Limits(max_pixels=5_000_000, render_timeout=3, url_allow=("10.0.0.0/8", "files.internal"))
+    assert conf.process_tuning is True

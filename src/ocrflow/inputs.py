@@ -81,7 +81,7 @@ def expand(x, _counter: list[int] | None = None) -> Iterator[Source]:
             yield Source("url", text, text)
             return
         path = Path(text).expanduser()
-        if path.is_dir():
+        if _is_dir(path):
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES)
             for p in files:
                 yield Source("path", p, str(p))
@@ -100,6 +100,13 @@ def expand(x, _counter: list[int] | None = None) -> Iterator[Source]:
 
 
 ROWS_PER_CHUNK_PIXELS = 1 << 20  # pixels converted at a time: temporaries stay a few MB on any size
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL byte: read() says what is wrong
+        return False
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
@@ -153,8 +160,10 @@ def _image_size(data: bytes) -> tuple[int, str] | None:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():  # the size check is ours: no warning between Pillow's two limits
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # The size check is ours (no warning between Pillow's two limits), and a broken file's
+        # complaints become the InputError of the decode, not warnings on the user's stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
         return w * h, f"{w}x{h} = {w * h} pixels"
@@ -209,7 +218,8 @@ def _decode_with_pillow(data: bytes) -> np.ndarray | None:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as im:
+            warnings.simplefilter("ignore")
             return np.asarray(im.convert("RGB"))[:, :, ::-1].copy()
     except Exception:
         return None
@@ -233,15 +243,17 @@ def _name_of(text: str) -> tuple[str, str]:
 
 
 def _read_file(path: Path, label: str, limits: Limits) -> bytes:
-    if not path.exists():
-        raise InputError(f"{label}: no such file or folder")
-    if not path.is_file():
-        raise InputError(f"{label}: not a file")
     try:
+        if not path.exists():
+            raise InputError(f"{label}: no such file or folder")
+        if not path.is_file():
+            raise InputError(f"{label}: not a file")
         with path.open("rb") as f:
             data = f.read(limits.max_bytes + 1)
-    except OSError as exc:
-        raise InputError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{label!r}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     if len(data) > limits.max_bytes:
         raise InputError(f"{label}: the file is larger than the {limits.max_bytes} byte limit (max_bytes)")
     return data
