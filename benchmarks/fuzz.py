@@ -75,13 +75,31 @@ def seeds() -> dict[str, bytes]:
     return out
 
 
+_renderer_peak_kib = [0]
+_kill = pdf._Worker.kill
+
+
+def _kill_and_record(worker) -> None:
+    """pdf._Worker.kill, noting the renderer's peak RSS (VmHWM) first."""
+    try:
+        with open(f"/proc/{worker.proc.pid}/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        _renderer_peak_kib[0] = max(_renderer_peak_kib[0], hwm)
+    except (OSError, StopIteration):
+        pass
+    _kill(worker)
+
+
+pdf._Worker.kill = _kill_and_record
+
+
 def child_peak_mib() -> float:
-    """Peak RSS of the renderer children that have ended (idle ones are ended first)."""
+    """Peak RSS of any renderer process so far (the idle ones are ended first)."""
     with pdf._idle_lock:
         idle, pdf._idle[:] = list(pdf._idle), []
     for worker in idle:
         worker.kill()
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return _renderer_peak_kib[0] / 1024
 
 
 def campaign(args) -> int:

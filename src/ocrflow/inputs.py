@@ -218,9 +218,10 @@ def _decode_with_pillow(data: bytes) -> np.ndarray | None:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as im:
-            warnings.simplefilter("ignore")
-            return np.asarray(im.convert("RGB"))[:, :, ::-1].copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a broken file's complaints: the InputError says it
+            with Image.open(io.BytesIO(data)) as im:
+                return np.asarray(im.convert("RGB"))[:, :, ::-1].copy()
     except Exception:
         return None
 

@@ -47,7 +47,7 @@ class _Worker:
         from_child_r, from_child_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", str(WORKER), str(to_child_r), str(from_child_w)],
+                [sys.executable, "-I", str(WORKER), str(to_child_r), str(from_child_w), json.dumps(sys.path)],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, close_fds=True,
             )
         finally:
@@ -85,6 +85,19 @@ _idle: list[_Worker] = []
 _idle_lock = threading.Lock()
 
 
+def _forget_after_fork() -> None:
+    """A forked process (uvicorn workers, multiprocessing) must not share its parent's renderers."""
+    global _idle_lock
+    for worker in _idle:
+        worker.requests.close()
+        worker.answers.close()
+    _idle.clear()
+    _idle_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _take() -> _Worker:
     with _idle_lock:
         while _idle:
@@ -113,8 +126,12 @@ class PdfDocument:
         self.limits = limits
         self.cancel = cancel
         self.worker: _Worker | None = _take()
-        self.page_count = int(self._ask({"op": "open", "address_space": address_space(limits)}, data,
-                                        what="opening the PDF", seconds=limits.render_timeout)["pages"])
+        try:
+            self.page_count = int(self._ask({"op": "open", "address_space": address_space(limits)}, data,
+                                            what="opening the PDF", seconds=limits.render_timeout)["pages"])
+        except BaseException:
+            self.close()  # a file pdfium refused leaves the renderer fit for the next one
+            raise
 
     def __len__(self) -> int:
         return self.page_count

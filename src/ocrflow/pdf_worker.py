@@ -1,6 +1,7 @@
-"""The PDF renderer's child process (started by pdf.py as `python -I pdf_worker.py FD_IN FD_OUT`).
+"""The PDF renderer's child process (started by pdf.py as `python -I pdf_worker.py FD_IN FD_OUT PATH`).
 
-It runs as a plain script, importing only the standard library and pypdfium2 (fast to start), and
+It runs as a plain script, importing only the standard library and, from the parent's import path
+(PATH, JSON), pypdfium2: it starts fast and nothing of the script's folder can shadow a module. It
 answers requests one at a time over two pipes. Requests are JSON headers, some followed by a
 payload; every answer is a JSON header, a rendered page is followed by its pixels:
 
@@ -25,7 +26,10 @@ def _limit_memory(address_space: int) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         address_space = min(address_space, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, hard))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, hard))
+    except (ValueError, OSError):  # not enforceable here (macOS): the page's pixel limit still holds
+        pass
 
 
 def _render(pdf, req: dict, out: Connection) -> None:
@@ -57,7 +61,8 @@ def _render(pdf, req: dict, out: Connection) -> None:
         page.close()
 
 
-def main(fd_in: int, fd_out: int) -> None:
+def main(fd_in: int, fd_out: int, path: list[str]) -> None:
+    sys.path[:] = [p for p in path if p]  # where the parent found pypdfium2 (a venv, PYTHONPATH, --target)
     import pypdfium2 as pdfium
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; EOF ends us
@@ -91,4 +96,4 @@ def main(fd_in: int, fd_out: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3]))
