@@ -283,3 +283,8 @@ def test_limits_are_pipeline_settings_checked_by_name(tmp_path):
     conf, _ = load(yaml)
     assert conf.limits == Limits(max_pixels=5_000_000, render_timeout=3, url_allow=("10.0.0.0/8", "files.internal"))
     assert conf.process_tuning is True
+
+
+def test_service_base64_file_is_bounded_by_the_body_limit_not_the_url_limit(pipeline):
+    with serve(pipeline, url_max_bytes=1024) as server:
+        assert post(server, {"file": b64(DEMO.read_bytes()), "fileType": 1}).status_code == 200

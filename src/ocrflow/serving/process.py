@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 import threading
 import urllib.parse
@@ -132,9 +133,11 @@ def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int,
         overrides["pdf_render_scale"] = settings.pdf_render_scale
     results, pages = [], []
     try:
+        # The bytes are in memory already, bounded by max_body_bytes (Base64) or url_max_bytes (fetched).
+        limits = dataclasses.replace(settings.input_limits(), max_bytes=max(settings.max_body_bytes,
+                                                                            settings.url_max_bytes))
         source = Source("bytes", data, "file")
-        for res in pipeline.predict(source, on_error="raise", limits=settings.input_limits(), cancel=cancel,
-                                    **overrides):
+        for res in pipeline.predict(source, on_error="raise", limits=limits, cancel=cancel, **overrides):
             if cancel.is_set():
                 raise Cancelled("the request ran out of time")
             h, w = res.input_img.shape[:2]
