@@ -21,4 +21,5 @@ def test_fuzz_subset(tmp_path):
     assert result["crash"] == 0 and result["over_time"] == 0, result
     assert code == 0
     assert result["ok"] > 20 and result["input_error"] > 100  # the mutations reach both outcomes
-    assert result["peak_rss_mib"] < 1500 and result["renderer_peak_rss_mib"] < 1500
+    # (the test process's own peak holds the other tests' big arrays: benchmarks/fuzz.py measures it alone)
+    assert result["renderer_peak_rss_mib"] < 1500
