@@ -36,6 +36,7 @@ class PipelineConfig:
     det_device: str | None = None
     rec_device: str | None = None
     rec_batch_size: int = 6
+    return_word_box: bool = False  # results gain text_word / text_word_region (PaddleX 3.x)
     det_batch_size: int = 1
     det: DetParams = field(default_factory=DetParams)
     cpu_threads: int | None = None
@@ -53,7 +54,7 @@ _DET_KEYS = {f.name for f in dataclasses.fields(DetParams)}
 _LIMIT_KEYS = set(LIMIT_KEYS)
 _TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"det", "limits", "input"}
 _TYPES = {"rec_batch_size": int, "det_batch_size": int, "cpu_threads": int,
-          "use_hpip": bool, "process_tuning": bool, "pdf_render_scale": (int, float)}
+          "use_hpip": bool, "process_tuning": bool, "return_word_box": bool, "pdf_render_scale": (int, float)}
 
 
 def _check_type(key: str, value) -> None:

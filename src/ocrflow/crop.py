@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from .det import _mini_box
+from .words import CropFrame
 
 _SNAP = 1e-3  # corners this close to whole pixels map pixel centres onto pixel centres
 
@@ -21,9 +22,7 @@ def crop_quad(image: np.ndarray, quad: np.ndarray, fast: bool = False) -> np.nda
     weights, 2x faster, a few grey levels from the cubic warp.
     """
     pts = quad.astype(np.float32)
-    w = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
-    h = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
-    w, h = max(w, 1), max(h, 1)  # a degenerate box still yields a (blank) crop
+    w, h = _size(pts)
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     crop = _slice(image, pts, dst)
     if crop is None and fast:
@@ -35,6 +34,13 @@ def crop_quad(image: np.ndarray, quad: np.ndarray, fast: bool = False) -> np.nda
     if crop.shape[0] / crop.shape[1] >= 1.5:
         crop = np.rot90(crop)
     return crop
+
+
+def _size(pts: np.ndarray) -> tuple[int, int]:
+    """The crop's width and height: the longer of each pair of opposite sides, at least 1 pixel."""
+    w = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
+    h = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
+    return max(w, 1), max(h, 1)  # a degenerate box still yields a (blank) crop
 
 
 def _slice(image: np.ndarray, pts: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
@@ -56,3 +62,11 @@ def crop_box(image: np.ndarray, box: np.ndarray, fast: bool = False) -> np.ndarr
     read-only view of the image; fast=True for use_hpip's bilinear warp)."""
     quad, _ = _mini_box(np.asarray(box).astype(np.int32))
     return crop_quad(image, quad, fast)
+
+
+def crop_frame(box: np.ndarray) -> CropFrame:
+    """The geometry crop_box gives a detected quad (to map points of the crop back to the image)."""
+    quad, _ = _mini_box(np.asarray(box).astype(np.int32))
+    pts = quad.astype(np.float32)
+    w, h = _size(pts)
+    return CropFrame(pts, w, h, h / w >= 1.5)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from . import config as cfg
-from . import det, memory, rec, shapes
-from .crop import crop_box
+from . import det, memory, rec, shapes, words
+from .crop import crop_box, crop_frame
 from .engine import hpip, load_model, parse_device
 from .errors import ConfigError, InputError, ModelError
 from .inputs import Page, expand, is_url, read
@@ -130,10 +130,14 @@ class OCRPipeline:
             return det.sort_boxes(boxes, scores)
 
     def recognize(
-        self, crops: list[np.ndarray], batch_size: int = 6, timer: StageTimer | None = None
+        self, crops: list[np.ndarray], batch_size: int = 6, timer: StageTimer | None = None,
+        alignment: list | None = None,
     ) -> list[tuple[str, float]]:
-        """(text, score) for each crop, in the order given."""
+        """(text, score) for each crop, in the order given. With a list as `alignment`, it is
+        filled with each crop's (kept CTC columns, output columns covering the crop)."""
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        if alignment is not None:
+            alignment[:] = [([], 0.0)] * len(crops)
         for batch in rec.batch_plan(crops, batch_size):
             with stage(timer, "rec_pre"):
                 x = self._rec_input([crops[i] for i in batch])
@@ -142,6 +146,11 @@ class OCRPipeline:
             with stage(timer, "rec_decode"):
                 for i, decoded in zip(batch, rec.ctc_decode(probs, self.char_table)):
                     out[i] = decoded
+                if alignment is not None:
+                    widths, width = rec._batch_widths([crops[i] for i in batch], self.rec_height,
+                                                      self.rec_min_width, self.round_shape)
+                    for i, cols, resized_w in zip(batch, rec.ctc_columns(probs), widths):
+                        alignment[i] = (cols, probs.shape[1] * resized_w / width)
         return out
 
     def ocr(
@@ -161,32 +170,39 @@ class OCRPipeline:
         params: det.DetParams | None = None,
         rec_batch_size: int | None = None,
         timer: StageTimer | None = None,
+        word_boxes: bool | None = None,
     ) -> Iterator[tuple[Any, dict | Exception]]:
         """ocr() over (key, image) pairs, yielding (key, result) in the same order.
 
         An Exception in place of an image is passed through in its place. Under use_hpip the crops
         of consecutive pages are recognised together, up to POOL_CROPS crops or POOL_BYTES of
         pages held (see the class constants), so results come in groups; an error raised while
-        reading or detecting is raised after the results of the pages before it.
+        reading or detecting is raised after the results of the pages before it. word_boxes
+        (default: the config's return_word_box) adds text_word and text_word_region (words.py).
         """
         params = params or self.config.det
         batch_size = rec_batch_size or self.config.rec_batch_size
+        word_boxes = self.config.return_word_box if word_boxes is None else word_boxes
         pending: deque[tuple[Any, np.ndarray, list[float], list[np.ndarray]]] = deque()
         held_crops = held_bytes = 0
 
         def flush() -> Iterator[tuple[Any, dict]]:
             nonlocal held_crops, held_bytes
-            texts = self.recognize([c for *_, crops in pending for c in crops], batch_size, timer)
+            alignment = [] if word_boxes else None
+            texts = self.recognize([c for *_, crops in pending for c in crops], batch_size, timer, alignment)
             held_crops = held_bytes = 0
             start = 0
             while pending:  # each page let go of as it is handed over
                 key, boxes, scores, crops = pending.popleft()
                 mine = texts[start : start + len(crops)]
+                data = {"dt_polys": boxes, "dt_scores": scores,
+                        "rec_text": [t for t, _ in mine], "rec_score": [s for _, s in mine]}
+                if word_boxes:
+                    data.update(_word_boxes(boxes, data["rec_text"], alignment[start : start + len(crops)]))
                 start += len(crops)
                 if self.config.process_tuning:
                     memory.after_prediction()
-                yield key, {"dt_polys": boxes, "dt_scores": scores,
-                            "rec_text": [t for t, _ in mine], "rec_score": [s for _, s in mine]}
+                yield key, data
 
         items = iter(items)
         while True:
@@ -241,7 +257,7 @@ class OCRPipeline:
 
         x: a numpy array, path, URL, folder, {"img": ...} dict, bytes, or a list of these.
         overrides: limit_side_len, limit_type, max_side_limit, thresh, box_thresh, unclip_ratio,
-        rec_batch_size, pdf_render_scale, for this call only.
+        rec_batch_size, pdf_render_scale, return_word_box, for this call only.
         on_error: what to do with an input that cannot be read: "raise", "skip" (log a warning and
         go on), or a function(label, error). Default: raise for a single input, skip in a batch.
         timer: collects the seconds spent in each stage (benchmarks/run_ocrflow.py).
@@ -253,6 +269,9 @@ class OCRPipeline:
         scale = overrides.pop("pdf_render_scale", None)
         if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
             raise ConfigError(f"pdf_render_scale must be a positive number, got {scale!r}")
+        word_boxes = overrides.pop("return_word_box", None)
+        if word_boxes is not None and not isinstance(word_boxes, bool):
+            raise ConfigError(f"return_word_box must be true or false, got {word_boxes!r}")
         params, batch_size = self.call_settings(overrides)
         if on_error not in (None, "raise", "skip") and not callable(on_error):
             raise ConfigError(f"on_error must be 'raise', 'skip' or a function, got {on_error!r}")
@@ -262,14 +281,15 @@ class OCRPipeline:
         if limits is not None and not isinstance(limits, Limits):
             raise ConfigError(f"limits must be an ocrflow.limits.Limits, got {type(limits).__name__}")
         pages = self.pages(x, limits, cancel, scale)
-        return self._run(pages, params, batch_size, on_error or ("skip" if many else "raise"), timer)
+        return self._run(pages, params, batch_size, on_error or ("skip" if many else "raise"), timer, word_boxes)
 
     def _run(
-        self, pages: Iterator, params: det.DetParams, batch_size: int, policy: OnError, timer: StageTimer | None
+        self, pages: Iterator, params: det.DetParams, batch_size: int, policy: OnError, timer: StageTimer | None,
+        word_boxes: bool | None,
     ) -> Iterator[OCRResult]:
         items = (((label, page), page if isinstance(page, Exception) else page.image)
                  for label, page in _timed(pages, timer))
-        for (label, page), data in self.ocr_many(items, params, batch_size, timer):
+        for (label, page), data in self.ocr_many(items, params, batch_size, timer, word_boxes):
             if isinstance(data, Exception):
                 if policy == "raise":
                     raise data
@@ -295,6 +315,17 @@ def _timed(items: Iterator, timer: StageTimer | None) -> Iterator:
 
 
 _END = object()
+
+
+def _word_boxes(boxes: np.ndarray, texts: list[str], alignment: list) -> dict:
+    """text_word / text_word_region of one page: each line's words and their quads (int, image pixels)."""
+    text_word, regions = [], []
+    for box, text, (cols, columns) in zip(boxes, texts, alignment):
+        frame = crop_frame(box)
+        spans = words.word_spans(text, cols, columns, frame.read_width)
+        text_word.append([w for w, _, _ in spans])
+        regions.append([np.round(q).astype(np.int32) for q in frame.word_quads(spans)])
+    return {"text_word": text_word, "text_word_region": regions}
 
 
 def create_pipeline(

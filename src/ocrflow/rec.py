@@ -132,3 +132,11 @@ def ctc_decode(probs: np.ndarray, table: list[str]) -> list[tuple[str, float]]:
         # PaddleX's np.mean over the kept maxima, to the bit: float32 pairwise sum / float32 count
         results.append((text, float(np.add.reduce(conf[kept]) / np.float32(n)) if n else 0.0))
     return results
+
+
+def ctc_columns(probs: np.ndarray) -> list[list[int]]:
+    """For each line of N x T x C probabilities, the output column of each character ctc_decode keeps."""
+    idx = probs.argmax(axis=2)
+    keep = idx != 0
+    keep[:, 1:] &= idx[:, 1:] != idx[:, :-1]
+    return [np.flatnonzero(row).tolist() for row in keep]

@@ -11,6 +11,7 @@ import numpy as np
 from .draw import draw_ocr
 
 KEYS = ("input_path", "page_index", "dt_polys", "dt_scores", "rec_text", "rec_score")
+EXTRA_KEYS = ("text_word", "text_word_region")  # with return_word_box
 
 
 def to_jsonable(value):
@@ -57,6 +58,7 @@ class OCRResult(dict):
 
     def __init__(self, data: dict, image: np.ndarray | None = None, name: str = "result", suffix: str = ".png"):
         super().__init__((k, data[k]) for k in KEYS)
+        self.update((k, data[k]) for k in EXTRA_KEYS if k in data)  # PaddleX 3.x's, after the seed's
         self._image = image
         self._name = name
         self._suffix = suffix
