@@ -17,6 +17,7 @@ from pathlib import Path
 from . import __version__
 from .config import PIPELINE_NAMES, bundled_yaml
 from .errors import OcrflowError
+from .export import FORMATS
 
 DET_FLAGS = {
     "limit_side_len": (int, "detection: limit for the image side (default 960)"),
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pdf_render_scale", type=float, help="PDF pixels per point / 72 dpi (default 2.0 = 144 dpi)")
     for name, (kind, text) in {**DET_FLAGS, **LIMIT_FLAGS}.items():
         ap.add_argument(f"--{name}", type=kind, help=text)
+    ap.add_argument("--output_format", default="json,img",
+                    help="what --save_path gets, a comma list of json,img (per page), pdf (searchable PDF), hocr, "
+                    "alto, txt (one file per input, all its pages) (default json,img)")
+    ap.add_argument("--return_word_box", action="store_true",
+                    help="add text_word / text_word_region (each word and its box) to the results; on by itself "
+                    "for pdf, hocr and alto")
     ap.add_argument("--offline", action="store_true", help="never download models (as OCRFLOW_OFFLINE=1)")
     ap.add_argument("--quiet", action="store_true", help="do not print the results")
     ap.add_argument("--version", action="version", version=f"ocrflow {__version__}")
@@ -105,6 +112,12 @@ def run_pipeline(args: argparse.Namespace) -> int:
                                                "pdf_render_scale", *DET_FLAGS, *LIMIT_FLAGS)
                 if getattr(args, k) is not None}
     settings["process_tuning"] = True  # a process of its own: heap trimming and oneDNN's kernel cache
+    formats = [f.strip() for f in args.output_format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise OcrflowError(f"--output_format takes a comma list of {','.join(FORMATS)}, got {args.output_format!r}")
+    if args.return_word_box or {"pdf", "hocr", "alto"} & set(formats):
+        settings["return_word_box"] = True
     conf, _ = load(args.pipeline)
     source = args.input or conf.input
     if not source:
@@ -114,18 +127,51 @@ def run_pipeline(args: argparse.Namespace) -> int:
     pipeline = create_pipeline(args.pipeline, device=args.device, use_hpip=args.use_hpip, **settings)
     failures: list[str] = []
     count = 0
+    documents = Documents(args.save_path, formats) if args.save_path else None
     for res in pipeline.predict(source, on_error=lambda label, exc: failures.append(str(exc))):
         count += 1
         if not args.quiet:
             res.print()
-        if args.save_path:
-            res.save_all(args.save_path)
+        if documents:
+            res.save_all(args.save_path, formats)
+            documents.add(res)
+    if documents:
+        documents.close()
     for message in failures:
         print(f"ocrflow: skipped {message}", file=sys.stderr)
     if failures:
         print(f"ocrflow: {count} result(s), {len(failures)} input(s) could not be read", file=sys.stderr)
         return 1
     return 0
+
+
+class Documents:
+    """--output_format's document formats: one InputWriter per input, closed when the next begins."""
+
+    def __init__(self, folder: str, formats: list[str]):
+        self.folder, self.formats = folder, formats
+        self.writer = None
+        self.input = None
+
+    def add(self, res) -> None:
+        from .export import SUFFIXES, InputWriter
+        from .inputs import is_url, name_of
+
+        if not SUFFIXES.keys() & set(self.formats):
+            return
+        path = res["input_path"]
+        if self.writer is None or path != self.input or not res["page_index"]:  # a new input begins
+            self.close()
+            name = name_of(path)[0] if path else res._name
+            local_pdf = res["page_index"] is not None and path and not is_url(path) and Path(path).is_file()
+            self.writer = InputWriter(self.folder, name, self.formats, path if local_pdf else None)
+            self.input = path
+        self.writer.add(res)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 # Sub-commands, each in its own module with its own parser: `ocrflow VERB --help`.

@@ -238,7 +238,7 @@ def fetch_url(url: str, limits: Limits = Limits()) -> bytes:
         raise fetch.FetchError(exc.status, f"{url}: {exc.message}") from None
 
 
-def _name_of(text: str) -> tuple[str, str]:
+def name_of(text: str) -> tuple[str, str]:
     path = Path(urllib.parse.urlparse(text).path if is_url(text) else text)
     return (path.stem or "input"), (path.suffix.lower() or ".png")
 
@@ -280,7 +280,7 @@ def read(source: Source, limits: Limits = Limits(), scale: float = PDF_RENDER_SC
     if not data:
         raise InputError(f"{source.label}: the file is empty")
     input_path = None if source.kind == "bytes" else source.label
-    stem, suffix = _name_of(source.label) if input_path else ("bytes", ".png")
+    stem, suffix = name_of(source.label) if input_path else ("bytes", ".png")
     if is_pdf(data):
         for index, image in enumerate(pdf.pages(data, source.label, scale, limits, cancel)):
             yield Page(input_path, index, image, f"{stem}_{index}", ".png")

@@ -111,11 +111,59 @@ class OCRResult(dict):
         target.write_bytes(encoded.tobytes())
         return target
 
-    def save_all(self, save_path: str | Path) -> None:
-        """Write <name>.json and the picture into the folder save_path (as the CLI's --save_path)."""
+    # -- document formats (export.py) ----------------------------------------------------------
+    def to_txt(self) -> str:
+        """The lines in reading order, one per line."""
+        from .export import to_text
+
+        return to_text([self])
+
+    def to_hocr(self) -> str:
+        """hOCR 1.2: page, lines and words (text_word_region if present), with confidences."""
+        from .export import to_hocr
+
+        return to_hocr([self], self._name)
+
+    def to_alto(self) -> str:
+        """ALTO v4 (pixels): page, lines and words, with confidences."""
+        from .export import to_alto
+
+        return to_alto([self], self._name)
+
+    def _write(self, save_path, suffixes: tuple[str, ...], suffix: str, text: str) -> Path:
+        target = self._target(save_path, suffixes, suffix)
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    def save_to_txt(self, save_path: str | Path) -> Path:
+        return self._write(save_path, (".txt",), ".txt", self.to_txt())
+
+    def save_to_hocr(self, save_path: str | Path) -> Path:
+        return self._write(save_path, (".hocr", ".html"), ".hocr", self.to_hocr())
+
+    def save_to_alto(self, save_path: str | Path) -> Path:
+        return self._write(save_path, (".xml",), ".alto.xml", self.to_alto())
+
+    def save_to_pdf(self, save_path: str | Path) -> Path:
+        """A searchable PDF of this page: the input PDF's own page (when read from a PDF file) or
+        the image, with the recognised text as an invisible layer (`pip install 'ocrflow[pdf]'`)."""
+        from .export import SearchablePdf
+
+        target = self._target(save_path, (".pdf",), ".pdf")
+        path = self.get("input_path")
+        source = path if self["page_index"] is not None and path and Path(path).is_file() else None
+        with SearchablePdf(target, source, only_added=True) as writer:
+            writer.add(self)
+        return target
+
+    def save_all(self, save_path: str | Path, formats: tuple[str, ...] = ("json", "img")) -> None:
+        """Write <name>.json and the picture (the formats given of these two) into the folder
+        save_path (as the CLI's --save_path)."""
         folder = Path(save_path)
         if folder.exists() and not folder.is_dir():
             raise NotADirectoryError(f"save path {folder} exists and is not a folder")
         folder.mkdir(parents=True, exist_ok=True)
-        self.save_to_json(folder / f"{self._name}.json")
-        self.save_to_img(folder / f"{self._name}{self._suffix}")
+        if "json" in formats:
+            self.save_to_json(folder / f"{self._name}.json")
+        if "img" in formats:
+            self.save_to_img(folder / f"{self._name}{self._suffix}")
