@@ -199,23 +199,44 @@ def _hex(word: str) -> str:
     return "".join(f"{ord(c):04X}" if ord(c) <= 0xFFFF and not 0xD800 <= ord(c) <= 0xDFFF else "FFFD" for c in word)
 
 
+def _runs(text: str, line_words: list[tuple[str, np.ndarray]]) -> list[tuple[str, int, int, np.ndarray]]:
+    """The line's text cut at the start of each word: (run, characters before the word inside the
+    run, the word's length, its quad). Nothing of the line is lost (spaces, punctuation between
+    words)."""
+    runs, starts, pos = [], [], 0
+    for word, quad in line_words:
+        at = text.find(word, pos)
+        if at < 0:
+            return [(word, 0, len(word), quad) for word, quad in line_words]  # not in the text: as they are
+        starts.append((at, word, quad))
+        pos = at + len(word)
+    for i, (at, word, quad) in enumerate(starts):
+        begin = 0 if i == 0 else at
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        run = text[begin:end].rstrip() if i + 1 == len(starts) else text[begin:end]
+        runs.append((run, at - begin, len(word), quad))
+    return runs
+
+
 def text_layer(result, to_pdf, font_name: str = "/OcrflowText") -> bytes:
-    """Content-stream operators that draw the result's words invisibly. to_pdf maps N x 2 page
-    pixels to PDF user space."""
+    """Content-stream operators that draw the result's text invisibly, one run per word: the word
+    and what follows it up to the next word, its characters spread over the word's box. to_pdf maps
+    N x 2 page pixels to PDF user space."""
     ops = ["BT", "3 Tr"]
-    for line in range(len(result["rec_text"])):
-        for word, quad in words_of(result, line):
+    for line, text in enumerate(result["rec_text"]):
+        for run, lead, word_chars, quad in _runs(text, words_of(result, line)):
             tl, tr, br, bl = to_pdf(np.asarray(quad, np.float64).reshape(4, 2))
             along = br - bl
             length = float(np.hypot(*along))
             height = float(max(np.hypot(*(tl - bl)), np.hypot(*(tr - br))))
-            if length < 0.1 or height < 0.1:
+            if length < 0.1 or height < 0.1 or not run or not word_chars:
                 continue
             cos, sin = along / length
-            size = height
-            stretch = 100 * length / (0.5 * size * len(word))
-            ops.append(f"{font_name} {size:.2f} Tf {stretch:.2f} Tz {cos:.5f} {sin:.5f} {-sin:.5f} {cos:.5f} "
-                       f"{bl[0]:.2f} {bl[1]:.2f} Tm <{_hex(word)}> Tj")
+            pitch = length / word_chars  # user-space width of one character
+            origin = bl - np.array([cos, sin]) * (lead * pitch)  # characters before the word go before it
+            stretch = 100 * pitch / (0.5 * height)  # glyphs are half an em wide
+            ops.append(f"{font_name} {height:.2f} Tf {stretch:.2f} Tz {cos:.5f} {sin:.5f} {-sin:.5f} {cos:.5f} "
+                       f"{origin[0]:.2f} {origin[1]:.2f} Tm <{_hex(run)}> Tj")
     ops.append("ET")
     return ("\n".join(ops) + "\n").encode("ascii")
 

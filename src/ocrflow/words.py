@@ -61,6 +61,8 @@ def word_spans(text: str, cols: list[int], columns: float, width: float) -> list
     (T x the crop's share of the padded input); `width`: the crop's width in pixels."""
     if not text or columns <= 0:
         return []
+    if len(cols) != len(text):  # a dictionary entry of several characters: spread them evenly
+        cols = [int(i * columns / len(text)) for i in range(len(text))]
     cell = width / columns
     spans: list[tuple[str, float, float]] = []
     cjk: list[tuple[str, int]] = []
