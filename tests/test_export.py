@@ -251,3 +251,29 @@ def test_result_from_bytes_pdf_page_saves_as_image_page(pipeline, tmp_path):
     with pikepdf.open(path) as pdf:
         assert len(pdf.pages) == 1
     assert isinstance(res, OCRResult)
+
+
+@needs_poppler
+def test_service_returns_the_searchable_pdf(pipeline, tmp_path):
+    import base64
+
+    import requests
+    from test_serving_support import serve
+
+    source = scanned_pdf(tmp_path, pages=3)
+    with serve(pipeline, max_pdf_pages=2) as server:
+        body = {"file": base64.b64encode(source.read_bytes()).decode(), "fileType": 0}
+        resp = requests.post(f"{server.url}/ocr/pdf", json=body, timeout=120)
+        assert resp.status_code == 200 and resp.headers["content-type"] == "application/pdf"
+        out = tmp_path / "answer.pdf"
+        out.write_bytes(resp.content)
+        with pikepdf.open(out) as pdf:
+            assert len(pdf.pages) == 2  # the pages read (max_pdf_pages)
+        text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+        assert text.count("BOARDING") == 2
+        image = {"file": base64.b64encode(DEMO.read_bytes()).decode(), "fileType": 1}
+        resp = requests.post(f"{server.url}/ocr/pdf", json=image, timeout=120)
+        assert resp.status_code == 200 and resp.content.startswith(b"%PDF-")
+        bad = requests.post(f"{server.url}/ocr/pdf", json={"file": "aGVsbG8=", "fileType": 1}, timeout=30)
+        assert bad.status_code == 422 and bad.json()["errorCode"] == 422
+        assert requests.post(f"{server.url}/ocr", json=image, timeout=120).json()["errorCode"] == 0  # unchanged

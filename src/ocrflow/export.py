@@ -291,13 +291,13 @@ class SearchablePdf:
     source: the input PDF (path or bytes) whose pages the results belong to; its pages are kept
     as they are and gain the text layer. Without it each result becomes an image page."""
 
-    def __init__(self, path: str | Path, source: str | Path | bytes | None = None, dpi: float = IMAGE_DPI,
+    def __init__(self, path: str | Path | None, source: str | Path | bytes | None = None, dpi: float = IMAGE_DPI,
                  jpeg_quality: int = 90, only_added: bool = False):
         try:
             import pikepdf
         except ModuleNotFoundError:
             raise ModuleNotFoundError("searchable PDFs need pikepdf: pip install 'ocrflow[pdf]'") from None
-        self.path = Path(path)
+        self.path = Path(path) if path is not None else None
         self.dpi, self.jpeg_quality = dpi, jpeg_quality
         self.only_added = only_added  # a PDF source: keep only the pages given to add()
         self.added: list[int] = []
@@ -305,12 +305,14 @@ class SearchablePdf:
             import io
 
             data = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+            from .errors import InputError
+
             try:
                 self.pdf = pikepdf.open(data)
             except pikepdf.PasswordError:
-                from .errors import InputError
-
-                raise InputError(f"{path}: the input PDF is encrypted; cannot add a text layer") from None
+                raise InputError(f"{path or 'PDF'}: the input PDF is encrypted; cannot add a text layer") from None
+            except pikepdf.PdfError as exc:
+                raise InputError(f"{path or 'PDF'}: cannot add a text layer to this PDF ({exc})") from None
             self.source = True
         else:
             self.pdf = pikepdf.new()
@@ -341,18 +343,32 @@ class SearchablePdf:
         else:
             page.contents_add(self.pdf.make_stream(text_layer(result, to_pdf, name)))
 
-    def close(self) -> Path:
+    def _finish(self) -> None:
         if self.source and self.only_added:
             keep = set(self.added)
             for index in reversed(range(len(self.pdf.pages))):
                 if index not in keep:
                     del self.pdf.pages[index]
+
+    def close(self) -> Path:
+        """Write the file (atomically: a .part file renamed) and close."""
+        self._finish()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".part")
         self.pdf.save(tmp)
         self.pdf.close()
         tmp.replace(self.path)
         return self.path
+
+    def to_bytes(self) -> bytes:
+        """The PDF as bytes, instead of close() (the service's answer)."""
+        import io
+
+        self._finish()
+        buf = io.BytesIO()
+        self.pdf.save(buf)
+        self.pdf.close()
+        return buf.getvalue()
 
     def __enter__(self) -> SearchablePdf:
         return self

@@ -149,6 +149,21 @@ def _file_type(kind: str, value: str, given: int | None, media_type: str | None)
 
 async def infer(body: InferRequest, request: Request) -> JSONResponse:
     """OCR of an image or the first pages of a PDF, from a URL or Base64 content."""
+    result = await _work(body, request, process.run)
+    request.app.state.runtime.metrics.pages.inc(len(result["ocrResults"]))
+    return JSONResponse({"logId": log_id_of(request), "errorCode": 0, "errorMsg": "Success", "result": result})
+
+
+async def infer_pdf(body: InferRequest, request: Request) -> Response:
+    """The searchable PDF of an image or of the first pages of a PDF (the request of POST /ocr)."""
+    data = await _work(body, request, process.run_pdf)
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": 'attachment; filename="ocr.pdf"'})
+
+
+async def _work(body: InferRequest, request: Request, work):
+    """Admission, the URL download and work(pipeline, settings, payload, file_type, max_long_side,
+    cancel) in an inference thread, under the request's deadline."""
     rt: Runtime = request.app.state.runtime
     settings = rt.settings
     kind, value, media_type = process.classify(body.file)
@@ -174,7 +189,7 @@ async def infer(body: InferRequest, request: Request) -> JSONResponse:
                                           "(request_timeout)") from None
         else:
             payload = value
-        job = rt.pool.submit(process.run, rt.pipeline, settings, payload, file_type, max_long_side, cancel)
+        job = rt.pool.submit(work, rt.pipeline, settings, payload, file_type, max_long_side, cancel)
         job.add_done_callback(rt.release)  # the slot is free when the thread is, not before
         handed_off = True
         left = max(0.0, deadline - time.monotonic())
@@ -190,8 +205,7 @@ async def infer(body: InferRequest, request: Request) -> JSONResponse:
     finally:
         if not handed_off:
             rt.release()
-    rt.metrics.pages.inc(len(result["ocrResults"]))
-    return JSONResponse({"logId": log_id_of(request), "errorCode": 0, "errorMsg": "Success", "result": result})
+    return result
 
 
 def create_app(pipeline, settings: ServeSettings | None = None) -> FastAPI:
@@ -221,6 +235,15 @@ def create_app(pipeline, settings: ServeSettings | None = None) -> FastAPI:
         "/ocr", infer, methods=["POST"], operation_id="infer", summary="OCR of an image or PDF",
         response_model=None,
         responses={200: {"model": InferResponse, "description": "Success"},
+                   **error_responses(400, 403, 413, 422, 500, 502, 503, 504)},
+    )
+
+    app.add_api_route(
+        "/ocr/pdf", infer_pdf, methods=["POST"], operation_id="inferPdf", summary="Searchable PDF of an image or PDF",
+        response_model=None, description="The request of POST /ocr; the answer is the searchable PDF "
+        "(application/pdf): the pages read, each with the recognised text as an invisible layer. Errors are "
+        "the JSON envelope of POST /ocr.",
+        responses={200: {"content": {"application/pdf": {}}, "description": "The searchable PDF"},
                    **error_responses(400, 403, 413, 422, 500, 502, 503, 504)},
     )
 

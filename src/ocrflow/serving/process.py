@@ -10,6 +10,7 @@ import dataclasses
 import re
 import threading
 import urllib.parse
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -116,10 +117,9 @@ def _result(res, settings: ServeSettings) -> dict:
     return {"texts": texts, "image": picture}
 
 
-def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, max_long_side: int | None,
-        cancel: threading.Event | None = None) -> dict:
-    """payload: fetched bytes, or Base64 text. Returns {ocrResults, dataInfo}."""
-    cancel = cancel or threading.Event()
+def _pages(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, max_long_side: int | None,
+           cancel: threading.Event, **extra) -> Iterator:
+    """(file bytes, each OCRResult) of a request, its errors as ClientErrors."""
     data = decode_base64(payload) if isinstance(payload, str) else payload
     if not data:
         raise ClientError(422, "file is empty")
@@ -131,22 +131,47 @@ def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int,
         raise ClientError(422, "fileType is 1 (image) but the file is a PDF: send fileType 0")
     if settings.pdf_render_scale is not None:
         overrides["pdf_render_scale"] = settings.pdf_render_scale
-    results, pages = [], []
     try:
         # The bytes are in memory already, bounded by max_body_bytes (Base64) or url_max_bytes (fetched).
         limits = dataclasses.replace(settings.input_limits(), max_bytes=max(settings.max_body_bytes,
                                                                             settings.url_max_bytes))
         source = Source("bytes", data, "file")
-        for res in pipeline.predict(source, on_error="raise", limits=limits, cancel=cancel, **overrides):
+        for res in pipeline.predict(source, on_error="raise", limits=limits, cancel=cancel, **overrides, **extra):
             if cancel.is_set():
                 raise Cancelled("the request ran out of time")
-            h, w = res.input_img.shape[:2]
-            pages.append({"width": int(w), "height": int(h)})
-            results.append(_result(res, settings))
+            yield data, res
     except FetchError as exc:
         raise ClientError(exc.status, str(exc)) from None
     except (InputError, ConfigError) as exc:
         raise ClientError(422, str(exc)) from None
+
+
+def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, max_long_side: int | None,
+        cancel: threading.Event | None = None) -> dict:
+    """payload: fetched bytes, or Base64 text. Returns {ocrResults, dataInfo}."""
+    results, pages = [], []
+    for _, res in _pages(pipeline, settings, payload, file_type, max_long_side, cancel or threading.Event()):
+        h, w = res.input_img.shape[:2]
+        pages.append({"width": int(w), "height": int(h)})
+        results.append(_result(res, settings))
     if file_type == PDF:
         return {"ocrResults": results, "dataInfo": {"numPages": len(pages), "pages": pages, "type": "pdf"}}
     return {"ocrResults": results, "dataInfo": {**pages[0], "type": "image"}}
+
+
+def run_pdf(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, max_long_side: int | None,
+            cancel: threading.Event | None = None) -> bytes:
+    """The searchable PDF of a request (POST /ocr/pdf): a PDF keeps the pages read, an image becomes
+    a page; each with the recognised text as an invisible layer."""
+    from ..export import SearchablePdf
+
+    writer = None
+    try:
+        for data, res in _pages(pipeline, settings, payload, file_type, max_long_side, cancel or threading.Event(),
+                                return_word_box=True):
+            if writer is None:
+                writer = SearchablePdf(None, data if file_type == PDF else None, only_added=True)
+            writer.add(res)
+    except InputError as exc:  # pikepdf refusing a PDF pdfium read
+        raise ClientError(422, str(exc)) from None
+    return writer.to_bytes()
