@@ -288,3 +288,94 @@ def test_limits_are_pipeline_settings_checked_by_name(tmp_path):
 def test_service_base64_file_is_bounded_by_the_body_limit_not_the_url_limit(pipeline):
     with serve(pipeline, url_max_bytes=1024) as server:
         assert post(server, {"file": b64(DEMO.read_bytes()), "fileType": 1}).status_code == 200
+
+
+# -- found in review: a drip-feeding server, an EPS file, odd headers, batches with odd items -----------
+def test_url_timeout_holds_against_a_drip_feeding_server(no_proxy):
+    import http.server
+
+    from ocrflow.inputs import fetch_url
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(40):  # a byte every 0.25 s: the read timeout never fires
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.25)
+            except OSError:
+                pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/x.png"
+        start = time.monotonic()
+        with pytest.raises(FetchError, match="url_timeout") as info:
+            fetch_url(url, Limits(url_allow=("127.0.0.1",), url_timeout=1.5, url_read_timeout=1.0))
+        assert info.value.status == 504 and time.monotonic() - start < 4
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_odd_content_length_and_surrogate_url_are_input_errors(remote):
+    from ocrflow.fetch import check_url
+
+    with pytest.raises(FetchError, match="cannot be encoded"):
+        check_url("http://example.com/\ud800.png")
+    with pytest.raises(InputError):
+        list(create_pipeline(device="cpu").predict("http://example.com/\ud800.png"))
+
+
+def test_eps_is_never_run(pipeline, tmp_path, small_png):
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n{ } loop\n%%EOF\n"
+    (tmp_path / "a.png").write_bytes(small_png)
+    (tmp_path / "b.png").write_bytes(eps)  # named as an image; read by content
+    start = time.monotonic()
+    errors = []
+    results = list(pipeline.predict(tmp_path, on_error=lambda label, exc: errors.append(exc)))
+    assert time.monotonic() - start < 10
+    assert len(results) == 1 and "not a readable image" in str(errors[0])
+
+
+def test_batch_goes_on_past_items_it_cannot_take(pipeline, small_png, tmp_path):
+    import io
+
+    from PIL import Image
+
+    truncated = Image.open(io.BytesIO(small_png[: len(small_png) // 2]))  # opened lazily: broken on decode
+    good = tmp_path / "good.png"
+    good.write_bytes(small_png)
+    errors = []
+    items = [object(), {"image": 1}, truncated, str(good)]
+    results = list(pipeline.predict(items, on_error=lambda label, exc: errors.append(exc)))
+    assert len(results) == 1 and len(errors) == 3 and all(isinstance(e, InputError) for e in errors)
+    with pytest.raises(InputError, match="cannot read an input of type object"):
+        list(pipeline.predict(object()))  # a single input still raises
+
+
+def test_concurrent_decodes_leave_warning_filters_alone(small_png):
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from ocrflow.inputs import decode_image
+
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(small_png)).convert("P").save(buf, "GIF")
+    before = list(warnings.filters)
+    threads = [threading.Thread(target=lambda: [decode_image(buf.getvalue(), "g") for _ in range(30)])
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert warnings.filters == before

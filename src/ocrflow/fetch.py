@@ -20,6 +20,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 
@@ -100,6 +101,10 @@ def blocked_reason(ip: IPAddress) -> str | None:
 def check_url(url: str) -> urllib.parse.SplitResult:
     """Syntax checks that need no network: scheme, host, port, credentials."""
     try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FetchError(422, "malformed URL: it holds characters that cannot be encoded (a lone surrogate)") from None
+    try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError as exc:
@@ -153,7 +158,7 @@ def _open_socket(address: str, port: int, timeout: float) -> socket.socket:
 def _remaining(deadline: float, url: str) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise FetchError(504, f"fetching {url} took longer than the time limit")
+        raise FetchError(504, f"fetching {url} took longer than the time limit (url_timeout)")
     return left
 
 
@@ -168,25 +173,44 @@ def _connect(parts: urllib.parse.SplitResult, addresses: list[str], limits: Limi
         except OSError as exc:  # TimeoutError included
             last = exc
             continue
+        watchdog = _watchdog(sock, deadline)
         try:
             if https:
                 sock.settimeout(min(limits.url_read_timeout, _remaining(deadline, url)))
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         except ssl.SSLError as exc:
+            watchdog.cancel()
             sock.close()
             raise FetchError(502, f"TLS with {host} failed: {exc.reason or exc}") from None
         except (TimeoutError, OSError) as exc:
+            watchdog.cancel()
             sock.close()
-            if isinstance(exc, TimeoutError):
+            if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
                 raise FetchError(504, f"TLS handshake with {host} timed out") from None
             raise FetchError(502, f"TLS with {host} failed: {exc}") from None
         cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
         conn = cls(host, port, timeout=limits.url_read_timeout)
         conn.sock = sock  # already connected to the address we checked
+        conn.watchdog = watchdog
         return conn
     if isinstance(last, TimeoutError):
         raise FetchError(504, f"connecting to {host}:{port} timed out")
     raise FetchError(502, f"cannot connect to {host}:{port}: {getattr(last, 'strerror', None) or last}")
+
+
+def _watchdog(sock: socket.socket, deadline: float) -> threading.Timer:
+    """Shut the connection down at the deadline: a server that sends a byte now and then never
+    trips the read timeout, and one read of a buffered response can wait for many bytes."""
+    def stop() -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), stop)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _byte_limit(limits: Limits) -> str:
@@ -230,8 +254,8 @@ def fetch(url: str, limits: Limits = Limits(), deadline: float | None = None) ->
                 encoding = (resp.getheader("Content-Encoding") or "identity").strip().lower()
                 if encoding not in ("identity", ""):
                     raise FetchError(502, f"{current} sent Content-Encoding {encoding!r}, which is not accepted")
-                length = resp.getheader("Content-Length")
-                if length and length.strip().isdigit() and int(length) > limits.max_bytes:
+                length = (resp.getheader("Content-Length") or "").strip()
+                if length.isascii() and length.isdigit() and int(length) > limits.max_bytes:
                     raise FetchError(413, f"{current} is {int(length)} bytes, above the {_byte_limit(limits)}")
                 chunks, size = [], 0
                 while True:
@@ -244,10 +268,15 @@ def fetch(url: str, limits: Limits = Limits(), deadline: float | None = None) ->
                         raise FetchError(413, f"{current} is larger than the {_byte_limit(limits)}")
                     chunks.append(chunk)
                 return b"".join(chunks)
+            except FetchError:
+                raise
             except TimeoutError:
                 raise FetchError(504, f"{current} did not answer in time") from None
-            except (http.client.HTTPException, OSError) as exc:
+            except (http.client.HTTPException, OSError, ValueError) as exc:  # ValueError: a bad header
+                if time.monotonic() >= deadline:  # the watchdog shut the connection
+                    raise FetchError(504, f"fetching {url} took longer than the time limit (url_timeout)") from None
                 raise FetchError(502, f"{current}: bad answer ({type(exc).__name__}: {exc})") from None
         finally:
+            conn.watchdog.cancel()
             conn.close()
     raise FetchError(502, f"{url} redirected more than {limits.url_max_redirects} times (url_max_redirects)")

@@ -29,6 +29,12 @@ from .errors import Cancelled, InputError
 from .limits import MAX_PIXELS, Limits
 
 FOLDER_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pdf"}
+# The raster formats Pillow may open. Never EPS/PS (Pillow runs Ghostscript on them, unbounded) or
+# the other formats that call out to programs or plugins.
+PILLOW_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "TIFF", "WEBP", "GIF", "PPM", "JPEG2000", "ICO", "TGA")
+# warnings.catch_warnings is process-wide and not thread-safe: our uses of it take turns, so that
+# threads never restore each other's filters (a broken file's complaints become its InputError).
+_WARNINGS = threading.Lock()
 PDF_RENDER_SCALE = 2.0  # pixels per PDF point / 72 dpi: 2.0 = 144 dpi, PaddleX's zoom
 
 
@@ -47,7 +53,7 @@ class Page:
 class Source:
     """One item of the input before it is read: a path, URL, array or bytes."""
 
-    kind: str  # "path", "url", "array", "bytes"
+    kind: str  # "path", "url", "array", "bytes", "error" (value: the InputError to raise)
     value: object
     label: str  # what error messages call it
 
@@ -57,14 +63,21 @@ def is_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def _failed(label: str, message: str) -> Source:
+    """An item that cannot be read: read() raises its InputError in its place in the batch."""
+    return Source("error", InputError(message), label)
+
+
 def expand(x, _counter: list[int] | None = None) -> Iterator[Source]:
-    """Flatten the input into sources; folders are walked recursively in sorted order."""
+    """Flatten the input into sources; folders are walked recursively in sorted order. An item that
+    cannot be read becomes a source whose read() raises its InputError, so a batch goes on."""
     counter = _counter if _counter is not None else [0]
     if isinstance(x, Source):  # read as it is, under its own label (the service's "file")
         yield x
     elif isinstance(x, dict):
         if set(x) != {"img"}:
-            raise InputError(f"a dict input must have exactly the key 'img', got keys {sorted(map(str, x))}")
+            yield _failed("dict", f"a dict input must have exactly the key 'img', got keys {sorted(map(str, x))}")
+            return
         yield from expand(x["img"], counter)
     elif isinstance(x, (list, tuple)):
         for item in x:
@@ -82,21 +95,29 @@ def expand(x, _counter: list[int] | None = None) -> Iterator[Source]:
             return
         path = Path(text).expanduser()
         if _is_dir(path):
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES)
+            try:
+                files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES)
+            except OSError as exc:
+                yield _failed(text, f"{text}: the folder cannot be listed ({exc.strerror or exc})")
+                return
             for p in files:
                 yield Source("path", p, str(p))
         else:
             yield Source("path", path, text)
     elif type(x).__module__.startswith("PIL."):
         counter[0] += 1
-        # transparent images keep their alpha, composited over white like an RGBA file or array
-        alpha = x.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in x.info
-        pixels = np.asarray(x.convert("RGBA" if alpha else "RGB"))
-        yield Source("array", pixels[:, :, [2, 1, 0, 3] if alpha else [2, 1, 0]], f"PIL image #{counter[0]}")
+        label = f"PIL image #{counter[0]}"
+        try:  # a lazily opened image is decoded here: a broken file fails now
+            # transparent images keep their alpha, composited over white like an RGBA file or array
+            alpha = x.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in x.info
+            pixels = np.asarray(x.convert("RGBA" if alpha else "RGB"))
+        except Exception as exc:
+            yield _failed(label, f"{label}: cannot be converted ({type(exc).__name__}: {exc})")
+            return
+        yield Source("array", pixels[:, :, [2, 1, 0, 3] if alpha else [2, 1, 0]], label)
     else:
-        raise InputError(
-            f"cannot read an input of type {type(x).__name__}: pass a path, URL, numpy array, dict or list"
-        )
+        yield _failed(type(x).__name__, f"cannot read an input of type {type(x).__name__}: pass a path, URL, "
+                      "numpy array, dict or list")
 
 
 ROWS_PER_CHUNK_PIXELS = 1 << 20  # pixels converted at a time: temporaries stay a few MB on any size
@@ -162,9 +183,9 @@ def _image_size(data: bytes) -> tuple[int, str] | None:
     try:
         # The size check is ours (no warning between Pillow's two limits), and a broken file's
         # complaints become the InputError of the decode, not warnings on the user's stderr.
-        with warnings.catch_warnings():
+        with _WARNINGS, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as im:
                 w, h = im.size
         return w * h, f"{w}x{h} = {w * h} pixels"
     except Image.DecompressionBombError as exc:  # above Pillow's own limit: its message holds the count
@@ -218,9 +239,9 @@ def _decode_with_pillow(data: bytes) -> np.ndarray | None:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a broken file's complaints: the InputError says it
-            with Image.open(io.BytesIO(data)) as im:
+        with _WARNINGS, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as im:
                 return np.asarray(im.convert("RGB"))[:, :, ::-1].copy()
     except Exception:
         return None
@@ -266,6 +287,8 @@ def read(source: Source, limits: Limits = Limits(), scale: float = PDF_RENDER_SC
     InputError naming the source when it cannot be read, Cancelled when `cancel` is set."""
     if cancel is not None and cancel.is_set():
         raise Cancelled(f"{source.label}: cancelled")
+    if source.kind == "error":
+        raise source.value
     if source.kind == "array":  # already in memory: no pixel limit (detection reads a resized copy)
         yield Page(None, None, to_bgr(source.value), "ndarray", ".png")
         return

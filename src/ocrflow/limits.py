@@ -15,9 +15,8 @@ from .errors import ConfigError
 
 MiB = 1 << 20
 
-# Peak memory of one page is about 8 bytes per pixel (decoded pixels, BGR copy, the result's image,
-# the detector's resized input; benchmarks/fuzz.py measures it): 100 Mpx keeps a page near 1 GB. A
-# 600 dpi A3 scan is 70 Mpx.
+# A page at this limit costs 0.43-0.58 GB over the pipeline's own memory as an 8-bit image or a PDF
+# page, 1.5 GB as a 16-bit RGBA PNG (benchmarks/input_memory.py). A 600 dpi A3 scan is 70 Mpx.
 MAX_PIXELS = 100_000_000
 
 

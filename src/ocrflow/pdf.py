@@ -13,6 +13,7 @@ the copy of its pixels, not a process start (benchmarks/fuzz.py --cost measures 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from .limits import Limits
 WORKER = Path(__file__).with_name("pdf_worker.py")
 IDLE_WORKERS = 4
 POLL_S = 0.05  # how often a wait looks at the cancel event
+CLOSED = b'{"ok": true}'  # the worker's answer to "close" (pdf_worker.py)
 # The child's address space: its own ~30 MiB, pdfium's working memory, and the page's pixels (3
 # bytes each) twice over for pdfium's intermediate buffers.
 BASE_ADDRESS_SPACE = 1 << 30
@@ -50,13 +52,21 @@ class _Worker:
                 [sys.executable, "-I", str(WORKER), str(to_child_r), str(from_child_w), json.dumps(sys.path)],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, close_fds=True,
             )
+        except BaseException:
+            os.close(to_child_w)
+            os.close(from_child_r)
+            raise
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
         self.requests = Connection(to_child_w, readable=False)
         self.answers = Connection(from_child_r, writable=False)
+        # True from a request until its whole answer (pixels included) is read: a worker given back
+        # busy would hand the next document the rest of this answer.
+        self.busy = False
 
     def send(self, header: dict, payload: bytes | None = None) -> None:
+        self.busy = True
         self.requests.send_bytes(json.dumps(header).encode())
         if payload is not None:
             self.requests.send_bytes(payload)
@@ -95,10 +105,11 @@ def _forget_after_fork() -> None:
     _idle_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def _take() -> _Worker:
+def _take(label: str) -> _Worker:
     with _idle_lock:
         while _idle:
             worker = _idle.pop()
@@ -106,8 +117,8 @@ def _take() -> _Worker:
                 return worker
     try:
         return _Worker()
-    except OSError as exc:
-        raise InputError(f"cannot start the PDF renderer process ({exc})") from None
+    except Exception as exc:
+        raise InputError(f"{label}: cannot start the PDF renderer process ({type(exc).__name__}: {exc})") from None
 
 
 def _give_back(worker: _Worker) -> None:
@@ -125,10 +136,14 @@ class PdfDocument:
         self.label = label
         self.limits = limits
         self.cancel = cancel
-        self.worker: _Worker | None = _take()
+        self.worker: _Worker | None = _take(label)
         try:
-            self.page_count = int(self._ask({"op": "open", "address_space": address_space(limits)}, data,
-                                            what="opening the PDF", seconds=limits.render_timeout)["pages"])
+            answer = self._ask({"op": "open", "address_space": address_space(limits)}, data,
+                               what="opening the PDF", seconds=limits.render_timeout)
+            try:
+                self.page_count = int(answer["pages"])
+            except (KeyError, TypeError, ValueError):
+                raise self._fail(f"the PDF renderer answered {str(answer)[:80]} to opening the PDF") from None
         except BaseException:
             self.close()  # a file pdfium refused leaves the renderer fit for the next one
             raise
@@ -146,14 +161,15 @@ class PdfDocument:
         worker, self.worker = self.worker, None
         if worker is None:
             return
-        try:
-            worker.send({"op": "close"})
-            if worker.wait(self.limits.render_timeout, None):
-                worker.answers.recv_bytes()
-                _give_back(worker)
-                return
-        except (OSError, EOFError):
-            pass
+        if not worker.busy:  # an interrupted exchange (Ctrl-C, an error mid-answer): not reusable
+            try:
+                worker.send({"op": "close"})
+                if worker.wait(self.limits.render_timeout, None) and worker.answers.recv_bytes(64) == CLOSED:
+                    worker.busy = False
+                    _give_back(worker)
+                    return
+            except Exception:
+                pass
         worker.kill()
 
     def _drop(self) -> None:
@@ -172,11 +188,16 @@ class PdfDocument:
         try:
             self.worker.send(header, payload)
             ready = self.worker.wait(seconds, self.cancel)
-            answer = json.loads(self.worker.answers.recv_bytes()) if ready else None
+            answer = json.loads(self.worker.answers.recv_bytes(1 << 16)) if ready else None
         except (OSError, EOFError, ValueError):
             code = self.worker.proc.poll()
-            raise self._fail(f"the PDF renderer stopped while {what} (exit {code}): the file "
-                             "is broken or needs more memory than allowed") from None
+            cause = f"stopped (exit {code})" if code is not None else "sent an unreadable answer"
+            raise self._fail(f"the PDF renderer {cause} while {what}: the file is broken or needs more "
+                             "memory than allowed") from None
+        if answer is not None and not isinstance(answer, dict):
+            raise self._fail(f"the PDF renderer sent an unreadable answer while {what}")
+        if answer is not None and (header["op"] != "render" or "error" in answer):
+            self.worker.busy = False  # the whole answer is read (a page's pixels follow its header)
         if answer is None:
             self._drop()
             if self.cancel is not None and self.cancel.is_set():
@@ -197,14 +218,20 @@ class PdfDocument:
         what = f"page {index}"
         head = self._ask({"op": "render", "index": index, "scale": scale, "max_pixels": self.limits.max_pixels},
                          what=f"rendering {what}", seconds=self.limits.render_timeout)
-        h, w, stride = int(head["height"]), int(head["width"]), int(head["stride"])
-        buf = bytearray(h * stride)
+        try:
+            h, w, stride = int(head["height"]), int(head["width"]), int(head["stride"])
+            buf = bytearray(h * stride)
+        except (KeyError, TypeError, ValueError):
+            raise self._fail(f"the PDF renderer answered {str(head)[:80]} to rendering {what}") from None
+        except MemoryError:
+            raise self._fail(f"{what} renders to more pixels than this process can hold") from None
         try:
             got = self.worker.answers.recv_bytes_into(buf)
-        except (OSError, EOFError):
+        except (OSError, EOFError, multiprocessing.BufferTooShort):
             raise self._fail(f"the PDF renderer stopped while sending {what}") from None
         if got != len(buf):
             raise self._fail(f"the PDF renderer sent {got} bytes for {what}, expected {len(buf)}")
+        self.worker.busy = False
         rows = np.frombuffer(buf, np.uint8).reshape(h, stride)
         if stride != w * 3:  # rows padded to 4 bytes
             return np.ascontiguousarray(rows[:, : w * 3]).reshape(h, w, 3)

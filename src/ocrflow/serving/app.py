@@ -235,7 +235,7 @@ def create_app(pipeline, settings: ServeSettings | None = None) -> FastAPI:
         "/ocr", infer, methods=["POST"], operation_id="infer", summary="OCR of an image or PDF",
         response_model=None,
         responses={200: {"model": InferResponse, "description": "Success"},
-                   **error_responses(400, 403, 413, 422, 500, 502, 503, 504)},
+                   **error_responses(400, 403, 408, 413, 422, 500, 502, 503, 504)},
     )
 
     app.add_api_route(
@@ -244,7 +244,7 @@ def create_app(pipeline, settings: ServeSettings | None = None) -> FastAPI:
         "(application/pdf): the pages read, each with the recognised text as an invisible layer. Errors are "
         "the JSON envelope of POST /ocr.",
         responses={200: {"content": {"application/pdf": {}}, "description": "The searchable PDF"},
-                   **error_responses(400, 403, 413, 422, 500, 502, 503, 504)},
+                   **error_responses(400, 403, 408, 413, 422, 500, 502, 503, 504)},
     )
 
     @app.get("/health", operation_id="health", summary="Liveness", response_model=None,

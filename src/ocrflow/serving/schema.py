@@ -106,6 +106,7 @@ class ErrorResponse(BaseModel):
 ERRORS = {
     400: "A body that cannot be read at all (e.g. not UTF-8).",
     403: "A URL the server refuses to fetch (loopback, private, link-local or metadata address).",
+    408: "The request body did not arrive within body_timeout seconds.",
     413: "The request body, or the file at the URL, is too large.",
     422: "Invalid request: bad JSON or parameters, bad Base64, unknown or mismatched fileType, an unreadable "
     "image or PDF, an image above the pixel limit, a URL that is not http(s).",
