@@ -173,7 +173,7 @@ def test_pool_is_flushed_at_its_limits_and_before_a_bad_input(fast, monkeypatch,
 
 
 def test_pages_read_before_a_raised_error_are_not_lost(fast):
-    gen = fast.predict([GOLDEN[0], GOLDEN[1], None])  # None is no input: predict() raises on it
+    gen = fast.predict([GOLDEN[0], GOLDEN[1], None], on_error="raise")  # None is no input
     assert [next(gen)["input_path"], next(gen)["input_path"]] == GOLDEN[:2]
     with pytest.raises(InputError):
         next(gen)
