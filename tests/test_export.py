@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -63,13 +64,24 @@ def test_word_boxes_lie_inside_their_lines(demo_result):
     res = demo_result
     assert list(res)[:6] == ["input_path", "page_index", "dt_polys", "dt_scores", "rec_text", "rec_score"]
     assert list(res)[6:] == ["text_word", "text_word_region"]
-    for text, poly, line_words, regions in zip(res["rec_text"], res["dt_polys"], res["text_word"],
-                                               res["text_word_region"]):
-        assert "".join(line_words) == re.sub(r"[^0-9A-Za-z\u4e00-\u9fff.\-]", "", text).strip(".-") or line_words
+    for text, poly, line_words, regions, placed in zip(res["rec_text"], res["dt_polys"], res["text_word"],
+                                                       res["text_word_region"], res.words):
+        assert "".join(line_words) == text  # PaddleX keeps symbols and spaces as words of their own
+        assert "".join(w for w, _ in placed) == re.sub(r"[^0-9A-Za-z\u4e00-\u9fff.\-]", "", text).strip(".-") \
+            or placed
         box = cv2.boundingRect(np.asarray(poly, np.int32))
-        for quad in regions:
+        for quad in [*regions, *(q for _, q in placed)]:
             cx, cy = np.asarray(quad).mean(axis=0)
             assert box[0] - 2 <= cx <= box[0] + box[2] + 2 and box[1] - 2 <= cy <= box[1] + box[3] + 2, (text, quad)
+
+
+def test_word_boxes_are_the_official_stacks(demo_result):
+    """PaddleOCR 3.7 with return_word_box=True on the same weights (tests/data/golden/*.words.json)."""
+    golden = json.loads((DEMO.parent / "golden" / "general_ocr_002.words.json").read_text(encoding="utf-8"))
+    assert demo_result["text_word"] == golden["text_word"]
+    boxes = [[[int(q[:, 0].min()), int(q[:, 1].min()), int(q[:, 0].max()), int(q[:, 1].max())] for q in line]
+             for line in demo_result["text_word_region"]]
+    assert boxes == golden["text_word_boxes"]
 
 
 def _bbox_words(pdf_path) -> list[tuple[str, float, float, float, float]]:
@@ -111,8 +123,8 @@ def test_searchable_pdf_of_an_image(demo_result, tmp_path):
     # each word pdftotext finds lies on the word boxes whose centres it covers (pdftotext joins CJK
     # characters that we box one by one): IoU > 0.5 with their union, and the same characters
     k = 72 / 144  # an image page: 144 dpi
-    ours = [(w, np.asarray(q).min(axis=0) * k, np.asarray(q).max(axis=0) * k)
-            for ws, qs in zip(demo_result["text_word"], demo_result["text_word_region"]) for w, q in zip(ws, qs)]
+    ours = [(w, np.asarray(q).min(axis=0) * k, np.asarray(q).max(axis=0) * k) for line in demo_result.words
+            for w, q in line]
     seen = _bbox_words(path)
     assert len(seen) >= 30
     matched = 0
@@ -198,7 +210,7 @@ def test_hocr_parses_and_boxes_lie_in_the_page(demo_result):
         if element.get("class") == "ocrx_word":
             assert re.search(r"x_wconf \d+", title)
             words_seen.append(element.text)
-    assert words_seen == [w for ws in demo_result["text_word"] for w in ws]
+    assert words_seen == [w for line in demo_result.words for w, _ in line]
 
 
 def test_alto_structure(demo_result):
@@ -211,7 +223,7 @@ def test_alto_structure(demo_result):
     lines = page.findall(".//a:TextLine", ns)
     assert len(lines) == len(demo_result["rec_text"])
     strings = page.findall(".//a:String", ns)
-    assert [s.get("CONTENT") for s in strings] == [w for ws in demo_result["text_word"] for w in ws]
+    assert [s.get("CONTENT") for s in strings] == [w for line in demo_result.words for w, _ in line]
     ids = [e.get("ID") for e in root.iter() if e.get("ID")]
     assert len(ids) == len(set(ids))
     for s in strings:

@@ -26,10 +26,15 @@ IMAGE_DPI = 144  # pixels per inch of an image input's page: 1 px = 0.5 pt, as P
 
 # -- words of a result -----------------------------------------------------------------------------
 def words_of(result, line: int) -> list[tuple[str, np.ndarray]]:
-    """(word, 4 x 2 quad in page pixels) for each word of one line of a result."""
+    """(word, 4 x 2 quad in page pixels) for each word of one line of a result: the words placed by
+    the crop's geometry when the result has them, else PaddleX's text_word (spaces dropped), else
+    the line split at spaces."""
+    placed = getattr(result, "words", None)
+    if placed is not None:
+        return [(w, np.asarray(q, np.float64).reshape(4, 2)) for w, q in placed[line]]
     if "text_word" in result:
         return [(w, np.asarray(q, np.float64).reshape(4, 2))
-                for w, q in zip(result["text_word"][line], result["text_word_region"][line])]
+                for w, q in zip(result["text_word"][line], result["text_word_region"][line]) if w.strip()]
     text = result["rec_text"][line]
     quad = np.asarray(result["dt_polys"][line], np.float64).reshape(4, 2)
     total = max(len(text), 1)

@@ -147,11 +147,20 @@ class OCRPipeline:
                 for i, decoded in zip(batch, rec.ctc_decode(probs, self.char_table)):
                     out[i] = decoded
                 if alignment is not None:
-                    widths, width = rec._batch_widths([crops[i] for i in batch], self.rec_height,
-                                                      self.rec_min_width, self.round_shape)
-                    for i, cols, resized_w in zip(batch, rec.ctc_columns(probs), widths):
-                        alignment[i] = (cols, probs.shape[1] * resized_w / width)
+                    for i, cols, share in zip(batch, rec.ctc_columns(probs), self._input_shares(batch, crops)):
+                        alignment[i] = (cols, probs.shape[1] * share)
         return out
+
+    def _input_shares(self, batch: list[int], crops: list[np.ndarray]) -> list[float]:
+        """The share of the batch's input width each crop fills: PaddleX's wh_ratio / max_wh_ratio
+        on the exact path, the resized width over the padded one under use_hpip (bucketed widths)."""
+        if self.round_shape is None:
+            ratios = [crops[i].shape[1] / crops[i].shape[0] for i in batch]
+            widest = max(self.rec_min_width / self.rec_height, *ratios)
+            return [r / widest for r in ratios]
+        widths, width = rec._batch_widths([crops[i] for i in batch], self.rec_height, self.rec_min_width,
+                                          self.round_shape)
+        return [w / width for w in widths]
 
     def ocr(
         self,
@@ -318,14 +327,17 @@ _END = object()
 
 
 def _word_boxes(boxes: np.ndarray, texts: list[str], alignment: list) -> dict:
-    """text_word / text_word_region of one page: each line's words and their quads (int, image pixels)."""
-    text_word, regions = [], []
+    """One page's PaddleX text_word / text_word_region, and `_words`: each line's (word, quad) as the
+    exports place them, its box mapped back through the crop's geometry (words.py)."""
+    text_word, regions, placed = [], [], []
     for box, text, (cols, columns) in zip(boxes, texts, alignment):
+        contents, word_boxes = words.paddlex_word_boxes(text, box, columns, cols)
+        text_word.append(contents)
+        regions.append([np.asarray(b, np.int32) for b in word_boxes])
         frame = crop_frame(box)
         spans = words.word_spans(text, cols, columns, frame.read_width)
-        text_word.append([w for w, _, _ in spans])
-        regions.append([np.round(q).astype(np.int32) for q in frame.word_quads(spans)])
-    return {"text_word": text_word, "text_word_region": regions}
+        placed.append([(w, q) for (w, _, _), q in zip(spans, frame.word_quads(spans))])
+    return {"text_word": text_word, "text_word_region": regions, "_words": placed}
 
 
 def create_pipeline(

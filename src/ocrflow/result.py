@@ -59,6 +59,7 @@ class OCRResult(dict):
     def __init__(self, data: dict, image: np.ndarray | None = None, name: str = "result", suffix: str = ".png"):
         super().__init__((k, data[k]) for k in KEYS)
         self.update((k, data[k]) for k in EXTRA_KEYS if k in data)  # PaddleX 3.x's, after the seed's
+        self.words = data.get("_words")  # (word, quad) per line, as the exports place them (words.py)
         self._image = image
         self._name = name
         self._suffix = suffix
