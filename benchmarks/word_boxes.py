@@ -1,12 +1,15 @@
-"""Word boxes (return_word_box) against FUNSD's labelled words.
+"""Word boxes (return_word_box) against FUNSD's labelled words, and against the official stack.
 
     python benchmarks/word_boxes.py [--data ../shared/data/funsd_test] [--use_hpip]
+    python benchmarks/word_boxes.py --official official_words.jsonl     # see official_word_boxes.py
 
 For every labelled word of every form (FUNSD annotations: form entities -> words, each a box and a
 text), is there a predicted word whose axis-aligned box overlaps it at IoU > 0.5? Reported: the
 share of labelled words matched by a box alone, by a box with the same text, and by a box with the
 same text ignoring case and punctuation at the ends (the model keeps '.', ':' and the like in the
-line but not in its words).
+line but not in its words). The words are those the exports place (`res.words`, boxes through the
+crop's geometry). --official compares text_word / text_word_region with the official stack's, line
+by line, on the images it lists.
 """
 
 from __future__ import annotations
@@ -38,17 +41,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "funsd_test")
     ap.add_argument("--use_hpip", action="store_true")
+    ap.add_argument("--official", type=Path, help="JSON lines of benchmarks/official_word_boxes.py")
     args = ap.parse_args(argv)
     from ocrflow import create_pipeline
 
     pipeline = create_pipeline("OCR", use_hpip=args.use_hpip, return_word_box=True)
+    if args.official:
+        return compare(pipeline, args.official)
     images = sorted((args.data / "images").glob("*.png"))
     total = boxed = same = same_loose = 0
     for res in pipeline.predict([str(p) for p in images]):
         stem = Path(res["input_path"]).stem
         form = json.loads((args.data / "annotations" / f"{stem}.json").read_text())["form"]
         ours = [(w, np.asarray(q).min(axis=0).tolist() + np.asarray(q).max(axis=0).tolist())
-                for ws, qs in zip(res["text_word"], res["text_word_region"]) for w, q in zip(ws, qs)]
+                for line in res.words for w, q in line]
         for entity in form:
             for word in entity["words"]:
                 if not word["text"].strip():
@@ -62,6 +68,30 @@ def main(argv=None) -> int:
     print(f"  any text:                       {boxed:5d} ({100 * boxed / total:.1f}%)")
     print(f"  the same text:                  {same:5d} ({100 * same / total:.1f}%)")
     print(f"  the same text, loosely matched: {same_loose:5d} ({100 * same_loose / total:.1f}%)")
+    return 0
+
+
+def compare(pipeline, official: Path) -> int:
+    rows = [json.loads(line) for line in official.read_text(encoding="utf-8").splitlines() if line.strip()]
+    images = lines = same_words = same_boxes = whole = 0
+    for row in rows:
+        (res,) = pipeline.predict(row["path"])
+        if res["rec_text"] != row["rec_texts"]:
+            continue  # a line read differently changes its words: compared where the text is the same
+        images += 1
+        boxes = [[[int(v) for v in (*np.asarray(q).min(axis=0), *np.asarray(q).max(axis=0))] for q in line]
+                 for line in res["text_word_region"]]
+        ok = 0
+        for ours_w, theirs_w, ours_b, theirs_b in zip(res["text_word"], row["text_word"], boxes,
+                                                      row["text_word_boxes"]):
+            lines += 1
+            same_words += ours_w == theirs_w
+            same_boxes += ours_w == theirs_w and ours_b == theirs_b
+            ok += ours_w == theirs_w and ours_b == theirs_b
+        whole += ok == len(boxes)
+    print(f"{images} of {len(rows)} images with the official text; {lines} lines: words identical in "
+          f"{same_words} ({100 * same_words / max(lines, 1):.2f}%), words and boxes in {same_boxes} "
+          f"({100 * same_boxes / max(lines, 1):.2f}%); every line identical in {whole} images")
     return 0
 
 
