@@ -90,7 +90,7 @@ def test_render_bomb_is_stopped_at_render_timeout(pipeline):
     start = time.monotonic()
     with pytest.raises(InputError, match=r"rendering page 0 took longer than 1 s \(render_timeout\)"):
         list(pipeline.predict(render_bomb(), limits=FAST_RENDER))
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 12
     assert not worker_pids() - {w.proc.pid for w in pdf._idle}  # the busy renderer was killed
 
 
@@ -100,7 +100,7 @@ def test_cancel_stops_a_render_at_once(pipeline):
     start = time.monotonic()
     with pytest.raises(Cancelled):
         list(pipeline.predict(render_bomb(), cancel=cancel))
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 10
 
 
 # -- 4. page count and 5. pixels ----------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_default_pixel_limit_refuses_huge_png_from_its_header(pipeline):
     start = time.monotonic()
     with pytest.raises(InputError, match=r"399960001 pixels, above the limit of 100000000 \(raise max_pixels"):
         list(pipeline.predict(data))
-    assert time.monotonic() - start < 2  # never decoded
+    assert time.monotonic() - start < 10  # never decoded
 
 
 def test_default_pixel_limit_refuses_huge_pdf_page(pipeline):
@@ -202,12 +202,12 @@ def test_service_render_bombs_free_their_threads(guarded):
         t.start()
     for t in bombs:
         t.join(30)
-    assert time.monotonic() - start < 6
+    assert time.monotonic() - start < 20
     for resp in answers:
         error_of(resp, 422, "render_timeout")
     start = time.monotonic()
     resp = post(guarded, {"file": b64(DEMO.read_bytes()), "fileType": 1})
-    assert resp.status_code == 200 and time.monotonic() - start < normal_s + 3
+    assert resp.status_code == 200 and time.monotonic() - start < 2 * normal_s + 5
 
 
 def test_service_request_timeout_kills_the_render(pipeline):
@@ -215,10 +215,10 @@ def test_service_request_timeout_kills_the_render(pipeline):
     with serve(pipeline, threads=1, queue_size=1, render_timeout=60, request_timeout=1.5) as server:
         start = time.monotonic()
         error_of(post(server, {"file": b64(render_bomb()), "fileType": 0}), 504, "request_timeout")
-        assert time.monotonic() - start < 4
+        assert time.monotonic() - start < 12
         start = time.monotonic()
         assert post(server, {"file": b64(DEMO.read_bytes()), "fileType": 1}).status_code == 200
-        assert time.monotonic() - start < 10
+        assert time.monotonic() - start < 20
         assert server.runtime._admitted == 0
 
 
@@ -233,12 +233,12 @@ def test_service_huge_png_is_422(guarded):
 
 
 def test_slow_body_gets_408(guarded):
-    with socket.create_connection((guarded.host, guarded.port), timeout=10) as sock:
+    with socket.create_connection((guarded.host, guarded.port), timeout=30) as sock:
         sock.sendall(b"POST /ocr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000\r\n\r\n{\"file\": \"")
         start = time.monotonic()
         answer = sock.recv(4096)
-        assert time.monotonic() - start < 5
+        assert time.monotonic() - start < 15  # body_timeout is 1 s; the rest is slack for a loaded machine
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b"body_timeout" in answer
     assert post(guarded, {"file": b64(DEMO.read_bytes()), "fileType": 1}).status_code == 200
@@ -305,7 +305,7 @@ def test_url_timeout_holds_against_a_drip_feeding_server(no_proxy):
             self.send_header("Content-Length", "100000")
             self.end_headers()
             try:
-                for _ in range(40):  # a byte every 0.25 s: the read timeout never fires
+                for _ in range(200):  # a byte every 0.25 s for 50 s: the read timeout never fires
                     self.wfile.write(b"x")
                     self.wfile.flush()
                     time.sleep(0.25)
@@ -319,7 +319,7 @@ def test_url_timeout_holds_against_a_drip_feeding_server(no_proxy):
         start = time.monotonic()
         with pytest.raises(FetchError, match="url_timeout") as info:
             fetch_url(url, Limits(url_allow=("127.0.0.1",), url_timeout=1.5, url_read_timeout=1.0))
-        assert info.value.status == 504 and time.monotonic() - start < 4
+        assert info.value.status == 504 and time.monotonic() - start < 10
     finally:
         server.shutdown()
         server.server_close()
