@@ -19,12 +19,34 @@ from ocrmypdf import hookimpl
 from ocrmypdf.models.ocr_element import BoundingBox, OcrClass, OcrElement
 from ocrmypdf.pluginspec import OcrEngine, OrientationConfidence
 from PIL import Image
+from pydantic import BaseModel
 
 from . import __version__
 
 ENGINE = "ocrflow"
 _pipeline = None
 _lock = threading.Lock()
+
+
+class OcrflowOptions(BaseModel):
+    """`--ocrflow-pipeline` (a pipeline name or YAML) and `--ocrflow-use-hpip`."""
+
+    pipeline: str = "OCR"
+    use_hpip: bool = False
+
+
+@hookimpl
+def register_options():
+    return {"ocrflow": OcrflowOptions}
+
+
+@hookimpl
+def add_options(parser):
+    group = parser.add_argument_group("ocrflow", "PP-OCR through ocrflow (--plugin ocrflow.ocrmypdf)")
+    group.add_argument("--ocrflow-pipeline", dest="ocrflow_pipeline", default="OCR", metavar="NAME|YAML",
+                       help="the ocrflow pipeline: OCR (default) or a pipeline YAML")
+    group.add_argument("--ocrflow-use-hpip", dest="ocrflow_use_hpip", action="store_true",
+                       help="ocrflow's fast path (use_hpip)")
 
 
 def _get_pipeline(options):
@@ -34,9 +56,10 @@ def _get_pipeline(options):
         if _pipeline is None:
             from .pipeline import create_pipeline
 
+            settings = getattr(options, "ocrflow", None) or OcrflowOptions()
             jobs = max(1, int(getattr(options, "jobs", None) or os.cpu_count() or 1))
-            _pipeline = create_pipeline("OCR", cpu_threads=max(1, (os.cpu_count() or 1) // jobs),
-                                        return_word_box=True)
+            _pipeline = create_pipeline(settings.pipeline, use_hpip=settings.use_hpip,
+                                        cpu_threads=max(1, (os.cpu_count() or 1) // jobs), return_word_box=True)
         return _pipeline
 
 
