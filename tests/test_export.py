@@ -24,12 +24,15 @@ needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="po
 
 
 # -- word boxes, without a model --------------------------------------------------------------------
-def test_split_words_groups_as_paddleocr():
+def test_split_words_for_the_exports_and_as_paddlex():
     text = "舱位 CLASS state-of-the-art 3.14, x"
     cols = list(range(len(text)))
     got = [(w, kind) for w, _, kind in words.split_words(text, cols)]
-    assert got == [("舱位", "cn"), ("CLASS", "en&num"), ("state-of-the-art", "en&num"), ("3.14", "en&num"),
-                   ("x", "en&num")]
+    assert got == [("舱", "cn"), ("位", "cn"), ("CLASS", "word"), ("state-of-the-art", "word"), ("3.14,", "word"),
+                   ("x", "word")]
+    paddlex, _, states = words.paddlex_word_info(text, cols)
+    assert ["".join(w) for w in paddlex] == ["舱位", " ", "CLASS", " ", "state-of-the-art", " ", "3.14", ", ", "x"]
+    assert states[:3] == ["cn", "symbol", "en&num"]
 
 
 def test_word_spans_follow_the_columns():
@@ -289,3 +292,45 @@ def test_service_returns_the_searchable_pdf(pipeline, tmp_path):
         bad = requests.post(f"{server.url}/ocr/pdf", json={"file": "aGVsbG8=", "fileType": 1}, timeout=30)
         assert bad.status_code == 422 and bad.json()["errorCode"] == 422
         assert requests.post(f"{server.url}/ocr", json=image, timeout=120).json()["errorCode"] == 0  # unchanged
+
+
+@needs_poppler
+def test_every_script_reaches_the_text_layer(tmp_path):
+    """Lines the word grouping of PaddleX would drop (Cyrillic, accents, full-width, kana, CJK beyond
+    the BMP, punctuation alone) are all in the PDF, hOCR and ALTO."""
+    lines = ["Привет мир", "café au lait", "ＡＢＣ１２３", "こんにちは世界", "𠀀𠀁 ok", "...", "€ 5,00"]
+    polys = np.array([[[10, 10 + 40 * i], [400, 10 + 40 * i], [400, 40 + 40 * i], [10, 40 + 40 * i]]
+                      for i in range(len(lines))], np.int32)
+    data = {"input_path": None, "page_index": None, "dt_polys": polys, "dt_scores": [0.9] * len(lines),
+            "rec_text": lines, "rec_score": [0.9] * len(lines)}
+    res = OCRResult(data, image=np.full((320, 420, 3), 255, np.uint8), name="scripts")
+    text = subprocess.run(["pdftotext", "-raw", str(res.save_to_pdf(tmp_path)), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    compact = re.sub(r"\s+", "", text)
+    for line in lines:
+        assert re.sub(r"\s+", "", line) in compact, (line, text)
+    alto = ET.fromstring(res.to_alto().encode())
+    contents = [s.get("CONTENT") for s in alto.iter(f"{{{ALTO_NS}}}String")]
+    assert "café" in contents and "Привет" in contents and "..." in contents
+    assert "こんにちは世界" in res.to_hocr().replace("</span>", "").replace(" ", "") or "こ" in res.to_hocr()
+
+
+def test_cli_never_writes_over_an_input_or_twice_to_one_name(tmp_path):
+    import hashlib
+
+    from test_cli import ocrflow
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    image = Image.open(DEMO).convert("RGB").crop((380, 0, 880, 120))
+    image.save(folder / "a.png")
+    image.save(folder / "a.pdf", "PDF", resolution=144.0)
+    image.save(folder / "sub" / "a.png")
+    before = hashlib.md5((folder / "a.pdf").read_bytes()).hexdigest()
+    proc = ocrflow("--pipeline", "OCR", "--input", folder, "--save_path", folder, "--output_format", "pdf,txt",
+                   "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert hashlib.md5((folder / "a.pdf").read_bytes()).hexdigest() == before  # the input is untouched
+    made = sorted(p.name for p in folder.iterdir() if p.suffix in (".pdf", ".txt") and p.name != "a.pdf")
+    assert made == ["a_pdf.pdf", "a_pdf.txt", "a_png.pdf", "a_png.txt", "a_png_2.pdf", "a_png_2.txt"]
+    assert all("BOARDING" in (folder / n).read_text(encoding="utf-8") for n in made if n.endswith(".txt"))

@@ -127,16 +127,18 @@ def run_pipeline(args: argparse.Namespace) -> int:
     pipeline = create_pipeline(args.pipeline, device=args.device, use_hpip=args.use_hpip, **settings)
     failures: list[str] = []
     count = 0
-    documents = Documents(args.save_path, formats) if args.save_path else None
-    for res in pipeline.predict(source, on_error=lambda label, exc: failures.append(str(exc))):
-        count += 1
-        if not args.quiet:
-            res.print()
+    documents = Documents(args.save_path, formats, _input_files(source)) if args.save_path else None
+    try:
+        for res in pipeline.predict(source, on_error=lambda label, exc: failures.append(str(exc))):
+            count += 1
+            if not args.quiet:
+                res.print()
+            if documents:
+                res.save_all(args.save_path, formats)
+                documents.add(res)
+    finally:
         if documents:
-            res.save_all(args.save_path, formats)
-            documents.add(res)
-    if documents:
-        documents.close()
+            documents.close()
     for message in failures:
         print(f"ocrflow: skipped {message}", file=sys.stderr)
     if failures:
@@ -146,14 +148,30 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
 
 class Documents:
-    """--output_format's document formats: one InputWriter per input, closed when the next begins."""
+    """--output_format's document formats: one InputWriter per input, closed when the next begins.
+    No document is written over an input file or over another document of this run: a name that
+    would be is given the input's suffix (a_png.pdf), then a number."""
 
-    def __init__(self, folder: str, formats: list[str]):
-        self.folder, self.formats = folder, formats
+    def __init__(self, folder: str, formats: list[str], inputs: set[Path]):
+        self.folder, self.formats, self.inputs = Path(folder), formats, inputs
         self.writer = None
         self.input = None
+        self.written: set[Path] = set()
+
+    def _name(self, stem: str, suffix: str) -> str:
+        from .export import SUFFIXES
+
+        kinds = [SUFFIXES[f] for f in self.formats if f in SUFFIXES]
+        for n in range(1000):
+            name = stem if n == 0 else f"{stem}_{suffix.lstrip('.')}" if n == 1 else f"{stem}_{suffix.lstrip('.')}_{n}"
+            targets = {(self.folder / f"{name}{k}").resolve() for k in kinds}
+            if not targets & (self.inputs | self.written):
+                self.written |= targets
+                return name
+        raise OcrflowError(f"no free output name for {stem}{suffix} in {self.folder}")
 
     def add(self, res) -> None:
+        from .errors import InputError
         from .export import SUFFIXES, InputWriter
         from .inputs import is_url, name_of
 
@@ -162,9 +180,14 @@ class Documents:
         path = res["input_path"]
         if self.writer is None or path != self.input or not res["page_index"]:  # a new input begins
             self.close()
-            name = name_of(path)[0] if path else res._name
+            stem, suffix = name_of(path) if path else (res._name, "")
+            name = self._name(stem, suffix)
             local_pdf = res["page_index"] is not None and path and not is_url(path) and Path(path).is_file()
-            self.writer = InputWriter(self.folder, name, self.formats, path if local_pdf else None)
+            try:
+                self.writer = InputWriter(self.folder, name, self.formats, path if local_pdf else None)
+            except InputError as exc:  # a PDF pikepdf will not take: its pages as images instead
+                print(f"ocrflow: {exc}; its pages go into {name}.pdf as images", file=sys.stderr)
+                self.writer = InputWriter(self.folder, name, self.formats, None)
             self.input = path
         self.writer.add(res)
 
@@ -172,6 +195,13 @@ class Documents:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def _input_files(source: str) -> set[Path]:
+    """The local files a CLI input names (never to be written over)."""
+    from .inputs import expand
+
+    return {Path(src.value).resolve() for src in expand(source) if src.kind == "path"}
 
 
 # Sub-commands, each in its own module with its own parser: `ocrflow VERB --help`.

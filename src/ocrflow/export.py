@@ -31,7 +31,11 @@ def words_of(result, line: int) -> list[tuple[str, np.ndarray]]:
     the line split at spaces."""
     placed = getattr(result, "words", None)
     if placed is not None:
-        return [(w, np.asarray(q, np.float64).reshape(4, 2)) for w, q in placed[line]]
+        found = [(w, np.asarray(q, np.float64).reshape(4, 2)) for w, q in placed[line]]
+        text = result["rec_text"][line].strip()
+        if found or not text:
+            return found
+        return [(text, np.asarray(result["dt_polys"][line], np.float64).reshape(4, 2))]  # no columns: the line
     if "text_word" in result:
         return [(w, np.asarray(q, np.float64).reshape(4, 2))
                 for w, q in zip(result["text_word"][line], result["text_word_region"][line]) if w.strip()]
@@ -97,6 +101,8 @@ def hocr_page(res, p: int) -> str:
     page_title = f"image {_hocr_quote(str(image))}; bbox 0 0 {w} {h}; ppageno {p - 1}"
     out = [f'  <div class="ocr_page" id="page_{p}" title={quoteattr(page_title)}>']
     for i, score in enumerate(res["rec_score"], 1):
+        if not res["rec_text"][i - 1].strip():
+            continue  # a line read as nothing: no words to give
         box = " ".join(map(str, _bbox(res["dt_polys"][i - 1], w, h)))
         conf = round(100 * float(score))
         out.append(f'   <div class="ocr_carea" id="block_{p}_{i}" title="bbox {box}">')
@@ -148,6 +154,8 @@ def alto_page(res, p: int) -> str:
     out = [f'    <Page ID="page_{p}" PHYSICAL_IMG_NR="{p}" WIDTH="{w}" HEIGHT="{h}">',
            f'      <PrintSpace HPOS="0" VPOS="0" WIDTH="{w}" HEIGHT="{h}">']
     for i, score in enumerate(res["rec_score"], 1):
+        if not res["rec_text"][i - 1].strip():
+            continue  # ALTO wants a String in every TextLine
         x0, y0, x1, y1 = _bbox(res["dt_polys"][i - 1], w, h)
         pos = f'HPOS="{x0}" VPOS="{y0}" WIDTH="{x1 - x0}" HEIGHT="{y1 - y0}"'
         out.append(f'        <TextBlock ID="block_{p}_{i}" {pos}>')
@@ -171,12 +179,9 @@ def to_alto(results: Iterable, file_name: str = "") -> str:
 
 
 # -- searchable PDF --------------------------------------------------------------------------------
-def _font(pdf):
-    """A Type0 font without glyphs: 2-byte codes are Unicode code points (ToUnicode says so),
-    every glyph half an em wide."""
-    import pikepdf
-    from pikepdf import Array, Dictionary, Name
-
+def _to_unicode(extra: dict[str, int] | None = None) -> bytes:
+    """The ToUnicode CMap: 2-byte codes are Unicode code points, except D800-DFFF, which name the
+    characters beyond the BMP that `extra` gives them."""
     cmap = ["/CIDInit /ProcSet findresource begin", "12 dict begin", "begincmap",
             "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
             "/CMapName /Adobe-Identity-UCS def", "/CMapType 2 def",
@@ -185,7 +190,21 @@ def _font(pdf):
     for start in range(0, len(rows), 100):
         chunk = rows[start:start + 100]
         cmap += [f"{len(chunk)} beginbfrange", *chunk, "endbfrange"]
+    chars = sorted((extra or {}).items(), key=lambda kv: kv[1])
+    for start in range(0, len(chars), 100):
+        chunk = chars[start:start + 100]
+        cmap += [f"{len(chunk)} beginbfchar",
+                 *(f"<{code:04X}> <{char.encode('utf-16-be').hex().upper()}>" for char, code in chunk), "endbfchar"]
     cmap += ["endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end"]
+    return "\n".join(cmap).encode("ascii")
+
+
+def _font(pdf):
+    """A Type0 font without glyphs: 2-byte codes are Unicode (ToUnicode says so), every glyph half
+    an em wide."""
+    import pikepdf
+    from pikepdf import Array, Dictionary, Name
+
     descriptor = Dictionary(Type=Name.FontDescriptor, FontName=Name("/OcrflowGlyphless"), Flags=4,
                             FontBBox=Array([0, -200, 500, 800]), ItalicAngle=0, Ascent=800, Descent=-200,
                             CapHeight=700, StemV=80)
@@ -195,13 +214,26 @@ def _font(pdf):
                           FontDescriptor=pdf.make_indirect(descriptor), DW=500, CIDToGIDMap=Name.Identity)
     return pdf.make_indirect(Dictionary(
         Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/OcrflowGlyphless"), Encoding=Name("/Identity-H"),
-        DescendantFonts=Array([pdf.make_indirect(cid_font)]),
-        ToUnicode=pdf.make_stream("\n".join(cmap).encode("ascii"))))
+        DescendantFonts=Array([pdf.make_indirect(cid_font)]), ToUnicode=pdf.make_stream(_to_unicode())))
 
 
-def _hex(word: str) -> str:
-    """The word's 2-byte codes: its code points (characters beyond the BMP become U+FFFD)."""
-    return "".join(f"{ord(c):04X}" if ord(c) <= 0xFFFF and not 0xD800 <= ord(c) <= 0xDFFF else "FFFD" for c in word)
+class Codes:
+    """Characters -> the font's 2-byte codes: a BMP character is its code point; one beyond the BMP
+    gets a free code of D800-DFFF (2048 of them per document, then U+FFFD)."""
+
+    def __init__(self):
+        self.extra: dict[str, int] = {}
+
+    def hex(self, word: str) -> str:
+        out = []
+        for char in word:
+            code = ord(char)
+            if code > 0xFFFF or 0xD800 <= code <= 0xDFFF:
+                if char not in self.extra and len(self.extra) < 0x800:
+                    self.extra[char] = 0xD800 + len(self.extra)
+                code = self.extra.get(char, 0xFFFD)
+            out.append(f"{code:04X}")
+        return "".join(out)
 
 
 def _runs(text: str, line_words: list[tuple[str, np.ndarray]]) -> list[tuple[str, int, int, np.ndarray]]:
@@ -216,17 +248,18 @@ def _runs(text: str, line_words: list[tuple[str, np.ndarray]]) -> list[tuple[str
         starts.append((at, word, quad))
         pos = at + len(word)
     for i, (at, word, quad) in enumerate(starts):
-        begin = 0 if i == 0 else at
+        begin = at if i > 0 or not text[:at].strip() else 0  # leading spaces are not placed
         end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
         run = text[begin:end].rstrip() if i + 1 == len(starts) else text[begin:end]
         runs.append((run, at - begin, len(word), quad))
     return runs
 
 
-def text_layer(result, to_pdf, font_name: str = "/OcrflowText") -> bytes:
+def text_layer(result, to_pdf, font_name: str = "/OcrflowText", codes: Codes | None = None) -> bytes:
     """Content-stream operators that draw the result's text invisibly, one run per word: the word
     and what follows it up to the next word, its characters spread over the word's box. to_pdf maps
     N x 2 page pixels to PDF user space."""
+    codes = codes or Codes()
     ops = ["BT", "3 Tr"]
     for line, text in enumerate(result["rec_text"]):
         for run, lead, word_chars, quad in _runs(text, words_of(result, line)):
@@ -241,7 +274,7 @@ def text_layer(result, to_pdf, font_name: str = "/OcrflowText") -> bytes:
             origin = bl - np.array([cos, sin]) * (lead * pitch)  # characters before the word go before it
             stretch = 100 * pitch / (0.5 * height)  # glyphs are half an em wide
             ops.append(f"{font_name} {height:.2f} Tf {stretch:.2f} Tz {cos:.5f} {sin:.5f} {-sin:.5f} {cos:.5f} "
-                       f"{origin[0]:.2f} {origin[1]:.2f} Tm <{_hex(run)}> Tj")
+                       f"{origin[0]:.2f} {origin[1]:.2f} Tm <{codes.hex(run)}> Tj")
     ops.append("ET")
     return ("\n".join(ops) + "\n").encode("ascii")
 
@@ -270,8 +303,15 @@ def _image_page(pdf, result, dpi: float, jpeg_quality: int):
 
 def _pdf_page_mapping(page, result):
     """pixels of the rendered page -> the page's user space (its crop box, its /Rotate)."""
-    box = [float(v) for v in (page.obj.get("/CropBox") or page.mediabox)]
-    x0, y0, x1, y1 = min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])
+    def corners(box) -> tuple[float, float, float, float]:
+        b = [float(v) for v in box]
+        return min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])
+
+    mx0, my0, mx1, my1 = corners(page.mediabox)
+    x0, y0, x1, y1 = corners(page.obj.get("/CropBox") or page.mediabox)
+    x0, y0, x1, y1 = max(x0, mx0), max(y0, my0), min(x1, mx1), min(y1, my1)  # what pdfium renders
+    if x1 <= x0 or y1 <= y0:
+        x0, y0, x1, y1 = mx0, my0, mx1, my1
     rotate = int(page.obj.get("/Rotate", 0)) % 360
     img_w, img_h = _size(result)
     shown_w, shown_h = (y1 - y0, x1 - x0) if rotate in (90, 270) else (x1 - x0, y1 - y0)
@@ -323,6 +363,7 @@ class SearchablePdf:
             self.pdf = pikepdf.new()
             self.source = False
         self.font = _font(self.pdf)
+        self.codes = Codes()
 
     def add(self, result) -> None:
         from pikepdf import Dictionary
@@ -344,11 +385,13 @@ class SearchablePdf:
         resources.Font[name] = self.font
         if self.source:  # the page's own content, its graphics state closed before our text
             page.contents_add(self.pdf.make_stream(b"q\n"), prepend=True)
-            page.contents_add(self.pdf.make_stream(b"Q\n" + text_layer(result, to_pdf, name)))
+            page.contents_add(self.pdf.make_stream(b"Q\n" + text_layer(result, to_pdf, name, self.codes)))
         else:
-            page.contents_add(self.pdf.make_stream(text_layer(result, to_pdf, name)))
+            page.contents_add(self.pdf.make_stream(text_layer(result, to_pdf, name, self.codes)))
 
     def _finish(self) -> None:
+        if self.codes.extra:  # characters beyond the BMP were given codes: name them
+            self.font.ToUnicode = self.pdf.make_stream(_to_unicode(self.codes.extra))
         if self.source and self.only_added:
             keep = set(self.added)
             for index in reversed(range(len(self.pdf.pages))):
@@ -410,7 +453,7 @@ class InputWriter:
         if "pdf" in self.formats:
             target = self.target("pdf")
             if source_pdf is not None and Path(source_pdf).resolve() == target.resolve():
-                target = target.with_name(f"{name}.ocr.pdf")  # never over the input
+                raise ValueError(f"{target} is the input PDF: choose another name or folder")
             self.pdf = SearchablePdf(target, source_pdf)
         self.pages = 0
 

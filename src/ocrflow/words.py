@@ -7,12 +7,11 @@ boxes follow the crop's geometry.
 
 Greedy CTC keeps one output column per character; column c of T covers input x in [c, c+1) x W/T,
 where W is the batch's padded width, of which the line's resized crop takes the first `fraction`.
-Words are grouped as PaddleOCR 3.x groups them (`get_word_info` / `cal_ocr_word_box`): runs of
-letters and digits (with '-' and a decimal point inside them), each CJK character on its own, other
-characters split words and are dropped. A word spans its first to its last column; a CJK character
-is centred on its column with the line's mean CJK character pitch as its width. The spans are in
-the crop's pixels and are mapped back through the crop's own geometry (its minAreaRect, the warp,
-the 90 degree turn of tall lines), so the word boxes of a rotated line are rotated too.
+The exports' words are the runs between spaces (any script, punctuation included), each CJK
+character or kana on its own. A word spans its first to its last column; a CJK character is centred
+on its column with the line's mean CJK pitch as its width (PaddleX's rule). The spans are in the
+crop's pixels and are mapped back through the crop's own geometry (its minAreaRect, the warp, the
+90 degree turn of tall lines), so the word boxes of a rotated line are rotated too.
 """
 
 from __future__ import annotations
@@ -28,36 +27,42 @@ _DIGIT = re.compile(r"[0-9]")
 
 
 def _is_cjk(char: str) -> bool:
+    """PaddleX's test for Chinese characters (its word grouping keeps to it)."""
     return "\u4e00" <= char <= "\u9fff"
 
 
+def _stands_alone(char: str) -> bool:
+    """Characters written without spaces between words, each one a word of its own in the exports:
+    CJK ideographs (with extensions and compatibility forms), kana."""
+    code = ord(char)
+    return (0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x4DBF or 0x4E00 <= code <= 0x9FFF
+            or 0xF900 <= code <= 0xFAFF or 0x20000 <= code <= 0x3FFFF)
+
+
 def split_words(text: str, cols: list[int]) -> list[tuple[str, list[int], str]]:
-    """(word, its characters' columns, 'cn' | 'en&num') for each word of the line, in order."""
+    """The words the exports place: (word, its characters' columns, 'cn' | 'word'). A word is a run
+    of characters between spaces, in any script and with its punctuation; each CJK ideograph or kana
+    is a word of its own ('cn'). Nothing but spaces is left out."""
     words: list[tuple[str, list[int], str]] = []
     chars: list[str] = []
     char_cols: list[int] = []
-    state = None
-    for i, char in enumerate(text):
-        if _is_cjk(char):
-            kind = "cn"
-        elif _ALNUM.search(char):
-            kind = "en&num"
+
+    def close() -> None:
+        if chars:
+            words.append(("".join(chars), list(char_cols), "word"))
+            chars.clear()
+            char_cols.clear()
+
+    for char, col in zip(text, cols):
+        if char.isspace():
+            close()
+        elif _stands_alone(char):
+            close()
+            words.append((char, [col], "cn"))
         else:
-            kind = "splitter"
-        if state == "en&num" and (char == "-" or (char == "." and i + 1 < len(text) and _DIGIT.search(text[i + 1]))):
-            kind = "en&num"  # 'state-of-the-art', '3.14'
-        if state is None:
-            state = kind
-        if kind != state:
-            if chars:
-                words.append(("".join(chars), char_cols, state))
-                chars, char_cols = [], []
-            state = kind
-        if state != "splitter":
             chars.append(char)
-            char_cols.append(cols[i])
-    if chars:
-        words.append(("".join(chars), char_cols, state))
+            char_cols.append(col)
+    close()
     return words
 
 
@@ -71,13 +76,16 @@ def word_spans(text: str, cols: list[int], columns: float, width: float) -> list
     cell = width / columns
     spans: list[tuple[str, float, float]] = []
     cjk: list[tuple[str, int]] = []
-    pitches = []
-    for word, word_cols, kind in split_words(text, cols):
+    pitches, run = [], []  # CJK pitch: from runs of adjacent CJK characters, as PaddleX measures it
+    for word, word_cols, kind in split_words(text, cols) + [("", [], "end")]:
         if kind == "cn":
-            if len(word_cols) > 1:
-                pitches.append((word_cols[-1] - word_cols[0] + 1) * cell / (len(word_cols) - 1))
-            cjk.extend(zip(word, word_cols))
-        else:
+            run.append(word_cols[0])
+            cjk.append((word, word_cols[0]))
+            continue
+        if len(run) > 1:
+            pitches.append((run[-1] - run[0] + 1) * cell / (len(run) - 1))
+        run = []
+        if kind == "word":
             spans.append((word, word_cols[0] * cell, (word_cols[-1] + 1) * cell))
     if cjk:
         pitch = float(np.mean(pitches)) if pitches else width / len(text)

@@ -172,6 +172,6 @@ def run_pdf(pipeline, settings: ServeSettings, payload: bytes | str, file_type: 
             if writer is None:
                 writer = SearchablePdf(None, data if file_type == PDF else None, only_added=True)
             writer.add(res)
-    except InputError as exc:  # pikepdf refusing a PDF pdfium read
-        raise ClientError(422, str(exc)) from None
+    except (InputError, IndexError) as exc:  # pikepdf refusing a PDF pdfium read, or counting its pages otherwise
+        raise ClientError(422, f"file: cannot add a text layer to this PDF ({exc})") from None
     return writer.to_bytes()
