@@ -98,19 +98,26 @@ class OCRPipeline:
         return make(crops, self.rec_height, self.rec_min_width, self.round_shape)
 
     # -- settings ---------------------------------------------------------------------------
-    def call_settings(self, overrides: dict) -> tuple[det.DetParams, int]:
-        """Detection params and rec batch size for one call: the config with `overrides` applied."""
+    # Settings predict() takes for one call (checked by the config's own rules).
+    CALL_KEYS = {f.name for f in dataclasses.fields(det.DetParams)} | {"rec_batch_size", "pdf_render_scale",
+                                                                        "return_word_box"}
+
+    def call_config(self, overrides: dict) -> cfg.PipelineConfig:
+        """The config with one call's `overrides` applied (None means: as configured)."""
         if not overrides:
-            return self.config.det, self.config.rec_batch_size
-        allowed = {f.name for f in dataclasses.fields(det.DetParams)} | {"rec_batch_size"}
+            return self.config
         flat = {}
         for key, value in overrides.items():
             name = cfg.ALIASES.get(key, key)
-            if name not in allowed:
-                raise ConfigError(f"unknown predict() argument {key!r}; allowed: {', '.join(sorted(allowed))}")
+            if name not in self.CALL_KEYS:
+                raise ConfigError(f"unknown predict() argument {key!r}; allowed: {', '.join(sorted(self.CALL_KEYS))}")
             if value is not None:
                 flat[name] = value
-        conf = cfg.build(flat, self.config, where="predict()")
+        return cfg.build(flat, self.config, where="predict()")
+
+    def call_settings(self, overrides: dict) -> tuple[det.DetParams, int]:
+        """Detection params and rec batch size for one call: the config with `overrides` applied."""
+        conf = self.call_config(overrides)
         return conf.det, conf.rec_batch_size
 
     # -- stages -----------------------------------------------------------------------------
@@ -275,13 +282,7 @@ class OCRPipeline:
         and its renderer killed) and the generator raises ocrflow.Cancelled.
         """
         # Settings are checked now, not at the first next(): a typo fails where it is written.
-        scale = overrides.pop("pdf_render_scale", None)
-        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
-            raise ConfigError(f"pdf_render_scale must be a positive number, got {scale!r}")
-        word_boxes = overrides.pop("return_word_box", None)
-        if word_boxes is not None and not isinstance(word_boxes, bool):
-            raise ConfigError(f"return_word_box must be true or false, got {word_boxes!r}")
-        params, batch_size = self.call_settings(overrides)
+        conf = self.call_config(overrides)
         if on_error not in (None, "raise", "skip") and not callable(on_error):
             raise ConfigError(f"on_error must be 'raise', 'skip' or a function, got {on_error!r}")
         many = isinstance(x, (list, tuple)) or (
@@ -289,8 +290,9 @@ class OCRPipeline:
         )
         if limits is not None and not isinstance(limits, Limits):
             raise ConfigError(f"limits must be an ocrflow.limits.Limits, got {type(limits).__name__}")
-        pages = self.pages(x, limits, cancel, scale)
-        return self._run(pages, params, batch_size, on_error or ("skip" if many else "raise"), timer, word_boxes)
+        pages = self.pages(x, limits, cancel, conf.pdf_render_scale)
+        return self._run(pages, conf.det, conf.rec_batch_size, on_error or ("skip" if many else "raise"), timer,
+                         conf.return_word_box)
 
     def _run(
         self, pages: Iterator, params: det.DetParams, batch_size: int, policy: OnError, timer: StageTimer | None,
