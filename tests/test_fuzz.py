@@ -1,4 +1,4 @@
-"""A fast subset of the fuzz campaign (benchmarks/fuzz.py; the README gives the 10,000-input run):
+"""A fast subset of the fuzz campaign (benchmarks/fuzz.py; docs/untrusted-input.md gives the 10,000-input run):
 mutated images and PDFs give an ocrflow error or pages, never another exception, within their time
 bound, with bounded memory."""
 

@@ -1,6 +1,6 @@
 """use_hpip: shape buckets, padded inputs, the engine settings it picks, and its answers on real images.
 
-Speed is measured in benchmarks/speed.py, accuracy with `ocrflow eval` (README, "Speed"); here: the
+Speed is measured in benchmarks/speed.py, accuracy with `ocrflow eval` (docs/performance.md); here: the
 fast path reads the same text as the exact one on the demo and golden images, bar a few characters.
 """
 

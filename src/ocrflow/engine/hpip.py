@@ -3,7 +3,7 @@
 CPU: OpenVINO in bf16 where the CPU computes bf16 natively (AMX or AVX512-BF16), else OpenVINO f32.
 NVIDIA GPU: ONNX Runtime's CUDA provider. The pipeline also pads inputs up to a few shapes and drops
 recognition's 320 px minimum width (shapes.py, pipeline.py). Both trade a little accuracy for speed;
-`ocrflow eval` measures how much (README, "Speed"). int8 (NNCF post-training quantisation) was
+`ocrflow eval` measures how much (docs/performance.md). int8 (NNCF post-training quantisation) was
 measured and left out: it lost 0.9 (detection) to 8 (recognition) points of end-to-end accuracy
 on SROIE and ran no faster than bf16.
 """

@@ -15,7 +15,7 @@ _LIB = Limits()  # the library's defaults, where the service keeps them
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Settings of `ocrflow serve` (see README "Serving"); each is a flag and a `Serving:` YAML key."""
+    """Settings of `ocrflow serve` (README "Serving", docs/serving.md); each is a flag and a `Serving:` YAML key."""
 
     host: str = "127.0.0.1"
     port: int = 8080
