@@ -1,6 +1,7 @@
 """Parity with the official stack: run ocrflow on the images of a reference JSONL and compare.
 
     python benchmarks/parity.py ../shared/reference/samples.jsonl [--shared ../shared] [--details]
+    python benchmarks/parity.py ../shared/reference/v6_small/*.jsonl --shared ../shared --ocr_version PP-OCRv6
 
 Reports the share of images whose boxes are identical, the share of lines (paired by identical
 box) whose text is identical, and lists what differs.
@@ -36,8 +37,13 @@ def main(argv=None) -> int:
     ap.add_argument("reference", nargs="+", help="reference JSONL files (../shared/reference/*.jsonl)")
     ap.add_argument("--shared", default=None, help="folder the reference paths are relative to")
     ap.add_argument("--details", action="store_true", help="print every differing line")
+    ap.add_argument("--det_model", help="detection model (default: the pipeline's)")
+    ap.add_argument("--rec_model", help="recognition model (default: the pipeline's)")
+    ap.add_argument("--ocr_version", help="PP-OCRv4 | PP-OCRv5 | PP-OCRv6: the det/rec pair of that version")
+    ap.add_argument("--backend", help="auto (default) | onnxruntime | openvino")
     args = ap.parse_args(argv)
-    pipe = create_pipeline("OCR")
+    chosen = {k: v for k, v in vars(args).items() if k in ("det_model", "rec_model", "ocr_version", "backend") and v}
+    pipe = create_pipeline("OCR", **chosen)
     total = {"images": 0, "same_boxes": 0, "lines": 0, "same_text": 0}
     for ref_file in args.reference:
         ref_file = Path(ref_file)

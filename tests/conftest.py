@@ -41,3 +41,11 @@ def no_proxy(monkeypatch):
     """Loopback URLs must not go through a proxy set in the environment."""
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def pipeline_v6():
+    """The OCRv6 pipeline: PP-OCRv6 small with page and text line orientation."""
+    from ocrflow import create_pipeline
+
+    return create_pipeline("OCRv6", device="cpu")

@@ -16,7 +16,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ocrflow import create_pipeline, det, rec, shapes
 from ocrflow.engine import hpip, load_model, parse_device
-from ocrflow.errors import InputError
+from ocrflow.errors import ConfigError, InputError
 from ocrflow.models import resolve
 
 
@@ -114,8 +114,19 @@ def test_fast_path_logs_its_choice(caplog):
     with caplog.at_level(logging.INFO, logger="ocrflow"):
         create_pipeline("OCR", use_hpip=True)
     choice = hpip.choose(parse_device("cpu"))
-    assert sum(choice.reason in r.getMessage() for r in caplog.records) == 2  # det and rec
+    [line] = [r.getMessage() for r in caplog.records if choice.reason in r.getMessage()]  # one profile, logged once
+    assert all(f"{knob}=" in line for knob in hpip.KNOBS)
+    assert f"backend={choice.backend}" in line and f"precision={choice.precision}" in line
     assert choice.backend in ("openvino", "onnxruntime")
+
+
+def test_profile_knobs_can_be_overridden():
+    fast = create_pipeline("OCR", use_hpip=True, hpip_profile={"precision": "f32", "pool_pages": False})
+    assert fast.profile.precision == "f32" and not fast.profile.pool_pages and fast.profile.shape_buckets
+    exact = create_pipeline("OCR")
+    assert exact.profile == hpip.EXACT
+    with pytest.raises(ConfigError, match="hpip_profile"):
+        create_pipeline("OCR", use_hpip=True, hpip_profile={"turbo": True})
 
 
 GOLDEN = [str(p) for p in sorted((DATA / "golden" / "imgs").glob("*.jpg"))[:5]]
@@ -243,4 +254,4 @@ def test_fast_path_on_openvino_takes_pixels(fast):
     if hpip.choose(parse_device("cpu")).backend != "openvino":
         pytest.skip("use_hpip runs ONNX Runtime here")
     assert fast.det_model.takes_pixels and fast.rec_model.takes_pixels
-    assert fast.fast_crops
+    assert fast.profile.fast_crops

@@ -445,3 +445,19 @@ def test_https_url_verified(allowing, https_files, monkeypatch, connect_spy):  #
     resp = post(allowing, {"file": url})
     assert resp.status_code == 200, resp.text
     assert "BOARDING" in texts_of(resp.json())
+
+
+def test_stage_switches_in_paddlex_3_spelling(live):
+    """inferenceParams.useDocOrientationClassify / useTextlineOrientation turn a sideways page upright."""
+    import cv2
+
+    ok, turned = cv2.imencode(".png", cv2.rotate(cv2.imread(str(DEMO)), cv2.ROTATE_90_CLOCKWISE))
+    payload = {"file": base64.b64encode(turned.tobytes()).decode("ascii"), "fileType": 1}
+    reference = set(texts_of(post(live, {"file": demo_b64(), "fileType": 1}).json()))
+    plain = post(live, payload).json()
+    upright = post(live, {**payload, "inferenceParams": {"useDocOrientationClassify": True,
+                                                          "useTextlineOrientation": True}})
+    assert upright.status_code == 200, upright.text
+    read = set(texts_of(upright.json()))
+    assert len(read & reference) >= 0.75 * len(reference) > len(set(texts_of(plain)) & reference)
+    check_error(post(live, {**payload, "inferenceParams": {"useDocUnwarping": "yes"}}), 422, "useDocUnwarping")

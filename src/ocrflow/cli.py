@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import PIPELINE_NAMES, bundled_yaml
+from .config import OCR_VERSIONS, PIPELINE_NAMES, bundled_yaml
 from .errors import OcrflowError
 from .export import FORMATS
 
@@ -27,6 +27,28 @@ DET_FLAGS = {
     "box_thresh": (float, "detection: minimum mean probability of a box (default 0.6)"),
     "unclip_ratio": (float, "detection: how far boxes are grown around the text (default 1.5)"),
 }
+
+# PaddleX 3.x's stages (ocrflow.stages), PaddleOCR's flag names: `--use_textline_orientation` or `... True/False`.
+STAGE_FLAGS = {
+    "use_doc_orientation_classify": "turn pages upright first (0/90/180/270; PP-LCNet_x1_0_doc_ori)",
+    "use_doc_unwarping": "flatten photographed, curved pages first (UVDoc)",
+    "use_textline_orientation": "turn upside-down text lines before recognition (0/180)",
+}
+STAGE_MODEL_FLAGS = {
+    "doc_orientation_classify_model": "page orientation model name or folder (default PP-LCNet_x1_0_doc_ori)",
+    "doc_unwarping_model": "unwarping model name or folder (default UVDoc)",
+    "textline_orientation_model": "text line orientation model name or folder (default ch_ppocr_mobile_v2.0_cls)",
+}
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
 
 # Input limits (limits.Limits; the same keys in the pipeline YAML).
 LIMIT_FLAGS = {
@@ -45,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="General OCR (PP-OCR text detection + recognition) on images, folders, URLs and PDFs.",
         epilog="Examples:\n"
         "  ocrflow --pipeline OCR --input general_ocr_002.png --device cpu\n"
+        "  ocrflow --pipeline OCRv6 --input scan_sideways.jpg      (PP-OCRv6, pages and lines turned right)\n"
         "  ocrflow --pipeline OCR --input ./scans/ --save_path ./output/\n"
         "  ocrflow --get_pipeline_config OCR --save_path ./my_path\n"
         "  ocrflow --pipeline ./my_path/OCR.yaml --input general_ocr_002.png\n"
@@ -54,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.epilog += "\n\nSub-commands (ocrflow VERB --help):\n" + "\n".join(
         f"  {verb:14} {text}" for verb, (_, text) in VERBS.items()
     )
-    ap.add_argument("--pipeline", help="pipeline name (OCR) or path to a pipeline YAML")
+    ap.add_argument("--pipeline", help="pipeline name (OCR: the seed's; OCRv6: PP-OCRv6 with page and line "
+                    "orientation) or path to a pipeline YAML")
     ap.add_argument("--input", help="image, PDF, folder or http(s) URL to read (default: the YAML's Global.input)")
     ap.add_argument("--device", help="cpu, gpu or gpu:N (default: the YAML's, else cpu); no silent CPU fall-back")
     ap.add_argument("--save_path", help="folder to write <name>.json and the <name> visualisation into; "
@@ -68,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--det_model", help="detection model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_model", help="recognition model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_batch_size", type=int, help="text lines per recognition batch (default 6)")
+    ap.add_argument("--ocr_version", choices=tuple(OCR_VERSIONS),
+                    help="the det/rec pair of a PP-OCR version (PP-OCRv6: PP-OCRv6_small); --det_model / "
+                    "--rec_model win over it")
+    for name, text in STAGE_FLAGS.items():
+        ap.add_argument(f"--{name}", type=_bool, nargs="?", const=True, metavar="BOOL", help=text)
+    for name, text in STAGE_MODEL_FLAGS.items():
+        ap.add_argument(f"--{name}", help=text)
     ap.add_argument("--cpu_threads", type=int, help="threads per model on CPU (default: all cores)")
     ap.add_argument("--pdf_render_scale", type=float, help="PDF pixels per point / 72 dpi (default 2.0 = 144 dpi)")
     for name, (kind, text) in {**DET_FLAGS, **LIMIT_FLAGS}.items():
@@ -109,7 +140,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
         os.environ[OFFLINE_ENV] = "1"
     settings = {k: getattr(args, k) for k in ("det_model", "rec_model", "rec_batch_size", "cpu_threads", "backend",
-                                               "pdf_render_scale", *DET_FLAGS, *LIMIT_FLAGS)
+                                               "pdf_render_scale", "ocr_version", *STAGE_FLAGS, *STAGE_MODEL_FLAGS,
+                                               *DET_FLAGS, *LIMIT_FLAGS)
                 if getattr(args, k) is not None}
     settings["process_tuning"] = True  # a process of its own: heap trimming and oneDNN's kernel cache
     formats = [f.strip() for f in args.output_format.split(",") if f.strip()]

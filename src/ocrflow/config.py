@@ -14,15 +14,32 @@ from .errors import ConfigError
 from .limits import FIELDS as LIMIT_KEYS
 from .limits import Limits
 
-PIPELINE_NAMES = ("OCR",)
+# OCR: the seed's pipeline (PP-OCRv4 mobile, detection + recognition). OCRv6: the pipeline of
+# today, PP-OCRv6 small with page and text line orientation (configs/OCRv6.yaml).
+PIPELINE_NAMES = ("OCR", "OCRv6")
 
-# Other spellings PaddleX versions used -> our key.
+# ocr_version -> its (det, rec) pair, as PaddleOCR's ocr_version picks one. PP-OCRv6 names the
+# small pair: PaddleX's default medium pair exists only as Paddle PIR archives (det_model: to use it).
+OCR_VERSIONS = {
+    "PP-OCRv4": ("PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec"),
+    "PP-OCRv5": ("PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec"),
+    "PP-OCRv6": ("PP-OCRv6_small_det", "PP-OCRv6_small_rec"),
+}
+
+# Other spellings PaddleX versions used -> our key (PaddleX 3.x / PaddleOCR 3.x names included).
 ALIASES = {
     "text_det_model": "det_model",
     "text_rec_model": "rec_model",
     "text_rec_batch_size": "rec_batch_size",
     "batch_size": "rec_batch_size",
     "text_det_batch_size": "det_batch_size",
+    "text_recognition_batch_size": "rec_batch_size",
+    **{f"{paddle}_{kind}": ours for paddle, ours in (
+        ("text_detection_model", "det_model"), ("text_recognition_model", "rec_model"),
+        ("doc_orientation_classify_model", "doc_orientation_classify_model"),
+        ("doc_unwarping_model", "doc_unwarping_model"),
+        ("textline_orientation_model", "textline_orientation_model"),
+    ) for kind in ("name", "dir")},
     **{f"{prefix}{k}": k for prefix in ("text_det_", "det_")
        for k in ("limit_side_len", "limit_type", "max_side_limit", "thresh", "box_thresh", "unclip_ratio")},
 }
@@ -48,13 +65,27 @@ class PipelineConfig:
     # use_hpip (an environment variable) and freed heap handed back to the OS every 100 predictions.
     process_tuning: bool = False
     input: str | None = None  # Global.input: what the CLI reads when --input is not given
+    # PaddleX 3.x's stages around detection and recognition, off unless asked for (stages/):
+    use_doc_orientation_classify: bool = False  # turn pages upright (0/90/180/270)
+    use_doc_unwarping: bool = False  # flatten photographed, curved pages (UVDoc)
+    use_textline_orientation: bool = False  # turn upside-down text lines (0/180)
+    doc_orientation_classify_model: str = "PP-LCNet_x1_0_doc_ori"
+    doc_unwarping_model: str = "UVDoc"
+    textline_orientation_model: str = "ch_ppocr_mobile_v2.0_cls"
+    textline_orientation_batch_size: int = 6
+    ocr_version: str | None = None  # PP-OCRv4 | PP-OCRv5 | PP-OCRv6: picks det_model / rec_model
+    # use_hpip's knobs, each overridable (engine/hpip.py Profile): e.g. {precision: f32}
+    hpip_profile: dict | None = None
 
 
 _DET_KEYS = {f.name for f in dataclasses.fields(DetParams)}
 _LIMIT_KEYS = set(LIMIT_KEYS)
 _TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"det", "limits", "input"}
-_TYPES = {"rec_batch_size": int, "det_batch_size": int, "cpu_threads": int,
-          "use_hpip": bool, "process_tuning": bool, "return_word_box": bool, "pdf_render_scale": (int, float)}
+_TYPES = {"rec_batch_size": int, "det_batch_size": int, "cpu_threads": int, "textline_orientation_batch_size": int,
+          "use_hpip": bool, "process_tuning": bool, "return_word_box": bool, "pdf_render_scale": (int, float),
+          "use_doc_orientation_classify": bool, "use_doc_unwarping": bool, "use_textline_orientation": bool}
+_STRINGS = ("det_model", "rec_model", "device", "det_device", "rec_device", "backend", "ocr_version",
+            "doc_orientation_classify_model", "doc_unwarping_model", "textline_orientation_model")
 
 
 def _check_type(key: str, value) -> None:
@@ -85,9 +116,19 @@ def build(settings: dict, base: PipelineConfig | None = None, where: str = "Pipe
         else:
             known = sorted(_TOP_KEYS | _DET_KEYS | _LIMIT_KEYS | set(ALIASES))
             raise ConfigError(f"unknown key {where}.{raw_key}; known keys: {', '.join(known)}")
-    for key in ("det_model", "rec_model", "device", "det_device", "rec_device", "backend"):
+    for key in _STRINGS:
         if key in top and top[key] is not None and not isinstance(top[key], str):
             raise ConfigError(f"{where}.{key} must be a string, got {top[key]!r}")
+    if top.get("hpip_profile") is not None and not isinstance(top["hpip_profile"], dict):
+        raise ConfigError(f"{where}.hpip_profile must be a mapping of use_hpip settings, got {top['hpip_profile']!r}")
+    version = top.get("ocr_version")
+    if version is not None:
+        if version not in OCR_VERSIONS:
+            raise ConfigError(f"{where}.ocr_version must be one of {', '.join(OCR_VERSIONS)}, got {version!r}")
+        # the version's pair, unless this same layer of settings names a model itself
+        det_name, rec_name = OCR_VERSIONS[version]
+        top.setdefault("det_model", det_name)
+        top.setdefault("rec_model", rec_name)
     try:
         det_params = dataclasses.replace(base.det, **det)
         limit_values = dataclasses.replace(base.limits, **limits)
@@ -118,7 +159,7 @@ def parse_yaml(text: str, source: str) -> tuple[PipelineConfig, dict]:
         if key not in ("pipeline_name", "input"):
             raise ConfigError(f"{source}: unknown key Global.{key}; known keys: pipeline_name, input")
     name = glob.get("pipeline_name", "OCR")
-    if name not in PIPELINE_NAMES:
+    if name != "OCR":
         raise ConfigError(f"{source}: Global.pipeline_name {name!r} is not supported; ocrflow runs: OCR")
     pipe = doc.get("Pipeline") or {}
     if not isinstance(pipe, dict):
@@ -142,4 +183,5 @@ def load(pipeline: str | Path) -> tuple[PipelineConfig, dict]:
         return parse_yaml(bundled_yaml(text), f"bundled {text}.yaml")
     if text.endswith((".yaml", ".yml")):
         raise ConfigError(f"pipeline config file {text!r} does not exist")
-    raise ConfigError(f"unknown pipeline {text!r}: ocrflow has the OCR pipeline, or pass a path to a pipeline YAML")
+    raise ConfigError(f"unknown pipeline {text!r}: ocrflow has {', '.join(PIPELINE_NAMES)}, "
+                      "or pass a path to a pipeline YAML")

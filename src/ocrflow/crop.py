@@ -64,9 +64,12 @@ def crop_box(image: np.ndarray, box: np.ndarray, fast: bool = False) -> np.ndarr
     return crop_quad(image, quad, fast)
 
 
-def crop_frame(box: np.ndarray) -> CropFrame:
-    """The geometry crop_box gives a detected quad (to map points of the crop back to the image)."""
+def crop_frame(box: np.ndarray, turned: bool = False) -> CropFrame:
+    """The geometry crop_box gives a detected quad (to map points of the crop back to the image);
+    turned: the crop was then turned 180 degrees (text line orientation), so it reads from the far corner."""
     quad, _ = _mini_box(np.asarray(box).astype(np.int32))
     pts = quad.astype(np.float32)
+    if turned:
+        pts = np.roll(pts, 2, axis=0)
     w, h = _size(pts)
     return CropFrame(pts, w, h, h / w >= 1.5)

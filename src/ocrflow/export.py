@@ -63,7 +63,7 @@ def _bbox(points: np.ndarray, width: int, height: int) -> tuple[int, int, int, i
 
 
 def _size(result) -> tuple[int, int]:
-    image = result.input_img
+    image = result.page_img
     if image is None:
         raise ValueError("this result carries no image: its page size is unknown")
     return image.shape[1], image.shape[0]
@@ -283,7 +283,7 @@ def _image_page(pdf, result, dpi: float, jpeg_quality: int):
     """A new page of the result's image, dpi pixels per inch; returns (page, pixels -> PDF points)."""
     from pikepdf import Dictionary, Name
 
-    image = result.input_img
+    image = result.page_img
     h, w = image.shape[:2]
     k = 72.0 / dpi
     page = pdf.add_blank_page(page_size=(w * k, h * k))

@@ -8,7 +8,6 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,11 +16,12 @@ from . import config as cfg
 from . import det, memory, rec, shapes, words
 from .crop import crop_box, crop_frame
 from .engine import hpip, load_model, parse_device
-from .errors import ConfigError, InputError, ModelError
+from .errors import ConfigError, InputError
 from .inputs import Page, expand, is_url, read
 from .limits import Limits
 from .models import resolve
 from .result import OCRResult
+from .stages import DocOrientation, LineOrientation, TextDetector, TextRecognizer, Unwarper
 from .timing import StageTimer, stage
 
 log = logging.getLogger("ocrflow")
@@ -30,77 +30,99 @@ OnError = str | Callable[[str, Exception], None] | None
 
 
 class OCRPipeline:
-    """The General OCR pipeline. `predict` is a generator, safe to call from several threads."""
+    """The General OCR pipeline: stages (ocrflow.stages) composed. `predict` is a generator, safe
+    to call from several threads.
 
-    # use_hpip: recognition pools the crops of consecutive pages of one predict() call. Fewer
-    # partial batches and a finer sort by width mean less padding and fewer new input shapes for
-    # OpenVINO to prepare. The exact path recognises page by page, as PaddleX does: the padding of
-    # a batch changes its text.
+    detector, recognizer: the TextDetector and TextRecognizer; the optional stages (page
+    orientation, unwarping, text line orientation) are built on first use (`stage(name)`).
+    profile: how the models run (engine/hpip.py Profile: exact, or use_hpip's knobs).
+    """
+
+    # Under profile.pool_pages, recognition pools the crops of consecutive pages of one predict()
+    # call. Fewer partial batches and a finer sort by width mean less padding and fewer new input
+    # shapes for OpenVINO to prepare. The exact path recognises page by page, as PaddleX does: the
+    # padding of a batch changes its text.
     POOL_CROPS = 480
     POOL_BYTES = 128 << 20  # the pages held while their crops wait
+
+    OPTIONAL_STAGES = {  # name -> (switch, model setting, task)
+        "doc_ori": ("use_doc_orientation_classify", "doc_orientation_classify_model", "doc_ori"),
+        "unwarp": ("use_doc_unwarping", "doc_unwarping_model", "unwarp"),
+        "textline": ("use_textline_orientation", "textline_orientation_model", "cls"),
+    }
 
     def __init__(self, config: cfg.PipelineConfig | None = None):
         self.config = config = config or cfg.PipelineConfig()
         if config.det_batch_size != 1:
             log.warning("det_batch_size=%s ignored: detection runs one image at a time", config.det_batch_size)
-        det_device = parse_device(config.det_device or config.device)
+        self.det_device = det_device = parse_device(config.det_device or config.device)
         rec_device = parse_device(config.rec_device or config.device)
+        self.profile = prof = hpip.profile(config.use_hpip, det_device, config.backend, config.hpip_profile)
+        if config.use_hpip or config.hpip_profile:
+            knobs = ", ".join(f"{k}={getattr(prof, k)}" for k in hpip.KNOBS)
+            log.info("inference profile: %s (%s)", knobs, prof.reason)
         det_files = resolve(config.det_model, "det")
         rec_files = resolve(config.rec_model, "rec")
-        ds, rs = det_files.settings, rec_files.settings
-        self.det_norm = det.norm_coefficients(ds.get("mean", det.IMAGENET_MEAN), ds.get("std", det.IMAGENET_STD),
-                                              ds.get("scale", 1 / 255))
-        self.det_model = self._load(det_files.onnx, det_device, "det", self.det_norm)
-        self.rec_model = self._load(rec_files.onnx, rec_device, "rec", rec.NORM)
-        _, self.rec_height, self.rec_width = rs.get("image_shape", (3, rec.REC_HEIGHT, rec.REC_WIDTH))
-        # use_hpip: inputs padded up to a few shapes (shapes.py), and recognition crops without the
-        # 320 px minimum width, which is mostly padding for short words.
-        self.round_shape = shapes.bucket if config.use_hpip else None
-        self.rec_min_width = rec.HPIP_MIN_WIDTH if config.use_hpip else self.rec_width
-        self.pool_pages = config.use_hpip
-        self.fast_crops = config.use_hpip  # bilinear affine warps (crop.crop_quad)
-        chars = rec_files.chars
-        if chars is None and "character" in self.rec_model.metadata:
-            chars = tuple(self.rec_model.metadata["character"].splitlines())
-        if not chars:
-            raise ModelError(
-                f"recognition model {config.rec_model!r} carries no dictionary: put inference.yml "
-                "(PostProcess.character_dict) or dict.txt beside the .onnx file"
-            )
-        try:
-            self.char_table = rec.char_table(list(chars), self._num_classes())
-        except ValueError as exc:
-            raise ModelError(f"recognition model {config.rec_model!r}: {exc}") from None
+        round_shape = shapes.bucket if prof.shape_buckets else None
+        norm = TextDetector.norm_of(det_files.settings)
+        self.detector = TextDetector(self._load(det_files.onnx, det_device, "det", norm), config.det, norm,
+                                     round_shape, det_files.name)
+        _, height, width = rec_files.settings.get("image_shape", (3, rec.REC_HEIGHT, rec.REC_WIDTH))
+        self.recognizer = TextRecognizer(
+            self._load(rec_files.onnx, rec_device, "rec", rec.NORM), rec_files.chars, height, width,
+            prof.rec_min_width, round_shape, config.rec_batch_size, config.rec_model)
+        self._stages: dict[str, Any] = {}
+        self._stage_lock = threading.Lock()
+        for name, (switch, *_) in self.OPTIONAL_STAGES.items():
+            if getattr(config, switch):
+                self.stage(name)  # a stage switched on in the config is loaded (and checked) now
 
-    def _load(self, path, device, task: str, norm):
-        conf = self.config
-        if not conf.use_hpip:
-            return load_model(path, device, conf.cpu_threads, conf.backend)
-        choice = hpip.choose(device)
-        pixels = None
-        if choice.backend == "openvino":
-            if conf.process_tuning:
-                hpip.widen_kernel_cache()
-            pixels = norm  # uint8 pixels in, normalised inside the graph
-        log.info("use_hpip: %s on %s: %s", Path(path).parent.name, device, choice.reason)
-        return load_model(path, device, conf.cpu_threads, choice.backend, choice.precision,
-                          shape_cache=hpip.SHAPE_CACHE[task], pixels=pixels)
+    # The models and settings of the two core stages, under the names earlier versions used.
+    det_model = property(lambda self: self.detector.model)
+    rec_model = property(lambda self: self.recognizer.model)
+    det_norm = property(lambda self: self.detector.norm)
+    char_table = property(lambda self: self.recognizer.char_table)
+    rec_height = property(lambda self: self.recognizer.height)
+    rec_width = property(lambda self: self.recognizer.width)
 
-    def _num_classes(self) -> int:
-        last = self.rec_model.output_shape[-1]
-        if isinstance(last, int) and last > 0:
-            return last
-        probe = np.zeros((self.rec_height, self.rec_width, 3), np.uint8)
-        return int(self.rec_model.run(self._rec_input([probe])).shape[-1])
+    def _load(self, path, device, task: str, norm=None):
+        conf, prof = self.config, self.profile
+        pixels = norm if prof.pixels_in_graph and norm is not None else None
+        if prof.backend == "openvino" and conf.use_hpip and conf.process_tuning:
+            hpip.widen_kernel_cache()
+        return load_model(path, device, conf.cpu_threads, prof.backend, prof.precision,
+                          shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels)
 
-    def _rec_input(self, crops: list[np.ndarray]) -> np.ndarray:
-        make = rec.batch_pixels if self.rec_model.takes_pixels else rec.batch_input
-        return make(crops, self.rec_height, self.rec_min_width, self.round_shape)
+    def stage(self, name: str):
+        """The optional stage `name` (doc_ori, unwarp, textline), loaded on first use."""
+        built = self._stages.get(name)
+        if built is not None:
+            return built
+        with self._stage_lock:
+            if name not in self._stages:
+                _, setting, task = self.OPTIONAL_STAGES[name]
+                ref = getattr(self.config, setting)
+                files = resolve(ref, task)
+                # small classifiers: ONNX Runtime f32 whatever the profile (same answers everywhere)
+                model = load_model(files.onnx, self.det_device, self.config.cpu_threads, "onnxruntime")
+                if name == "doc_ori":
+                    self._stages[name] = DocOrientation(model, ref)
+                elif name == "unwarp":
+                    self._stages[name] = Unwarper(model, ref)
+                else:
+                    # PaddleX's PP-LCNet line classifiers take 80 x 160; PaddleOCR 2.x's, 48 x 192
+                    # (stages/orientation.py)
+                    kind = "lcnet" if "LCNet" in f"{files.name} {files.settings.get('model_name', '')}" else "v2"
+                    self._stages[name] = LineOrientation(model, kind, self.config.textline_orientation_batch_size,
+                                                         name=ref)
+                log.info("stage %s: %s", name, files.onnx)
+            return self._stages[name]
 
     # -- settings ---------------------------------------------------------------------------
     # Settings predict() takes for one call (checked by the config's own rules).
-    CALL_KEYS = {f.name for f in dataclasses.fields(det.DetParams)} | {"rec_batch_size", "pdf_render_scale",
-                                                                        "return_word_box"}
+    CALL_KEYS = {f.name for f in dataclasses.fields(det.DetParams)} | {
+        "rec_batch_size", "pdf_render_scale", "return_word_box",
+        "use_doc_orientation_classify", "use_doc_unwarping", "use_textline_orientation"}
 
     def call_config(self, overrides: dict) -> cfg.PipelineConfig:
         """The config with one call's `overrides` applied (None means: as configured)."""
@@ -122,52 +144,32 @@ class OCRPipeline:
 
     # -- stages -----------------------------------------------------------------------------
     def detect(
-        self, image: np.ndarray, params: det.DetParams, timer: StageTimer | None = None
+        self, image: np.ndarray, params: det.DetParams | None = None, timer: StageTimer | None = None
     ) -> tuple[np.ndarray, list[float]]:
-        """Boxes (N x 4 x 2, reading order) and their scores for one BGR image."""
-        h, w = image.shape[:2]
-        with stage(timer, "det_pre"):
-            make = det.preprocess_pixels if self.det_model.takes_pixels else det.preprocess
-            x = make(image, params, self.det_norm, self.round_shape)
-            xh, xw = det.input_size(h, w, params)
-        with stage(timer, "det_model"):
-            prob = self.det_model.run(x, copy=False)[0, 0, :xh, :xw]  # read before this thread's next run
-        with stage(timer, "det_post"):
-            boxes, scores = det.postprocess(prob, h, w, params)
-            return det.sort_boxes(boxes, scores)
+        """Boxes (N x 4 x 2, reading order) and their scores for one BGR image (the detector stage)."""
+        return self.detector(image, params, timer)
 
     def recognize(
         self, crops: list[np.ndarray], batch_size: int = 6, timer: StageTimer | None = None,
         alignment: list | None = None,
     ) -> list[tuple[str, float]]:
-        """(text, score) for each crop, in the order given. With a list as `alignment`, it is
-        filled with each crop's (kept CTC columns, output columns covering the crop)."""
-        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        if alignment is not None:
-            alignment[:] = [([], 0.0)] * len(crops)
-        for batch in rec.batch_plan(crops, batch_size):
-            with stage(timer, "rec_pre"):
-                x = self._rec_input([crops[i] for i in batch])
-            with stage(timer, "rec_model"):
-                probs = self.rec_model.run(x, copy=False)  # decoded before the next batch runs
-            with stage(timer, "rec_decode"):
-                for i, decoded in zip(batch, rec.ctc_decode(probs, self.char_table)):
-                    out[i] = decoded
-                if alignment is not None:
-                    for i, cols, share in zip(batch, rec.ctc_columns(probs), self._input_shares(batch, crops)):
-                        alignment[i] = (cols, probs.shape[1] * share)
-        return out
+        """(text, score) for each crop, in the order given (the recognizer stage)."""
+        return self.recognizer(crops, batch_size, timer, alignment)
 
-    def _input_shares(self, batch: list[int], crops: list[np.ndarray]) -> list[float]:
-        """The share of the batch's input width each crop fills: PaddleX's wh_ratio / max_wh_ratio
-        on the exact path, the resized width over the padded one under use_hpip (bucketed widths)."""
-        if self.round_shape is None:
-            ratios = [crops[i].shape[1] / crops[i].shape[0] for i in batch]
-            widest = max(self.rec_min_width / self.rec_height, *ratios)
-            return [r / widest for r in ratios]
-        widths, width = rec._batch_widths([crops[i] for i in batch], self.rec_height, self.rec_min_width,
-                                          self.round_shape)
-        return [w / width for w in widths]
+    def preprocess(self, image: np.ndarray, conf: cfg.PipelineConfig, timer: StageTimer | None = None
+                   ) -> tuple[np.ndarray, dict | None]:
+        """The page the text is read from (turned upright, unwarped, as switched on) and PaddleX's
+        doc_preprocessor_res for it (None when neither stage runs)."""
+        if not (conf.use_doc_orientation_classify or conf.use_doc_unwarping):
+            return image, None
+        angle = -1
+        if conf.use_doc_orientation_classify:
+            angle, image = self.stage("doc_ori")(image, timer)
+        if conf.use_doc_unwarping:
+            image = self.stage("unwarp")(image, timer)
+        settings = {"use_doc_orientation_classify": conf.use_doc_orientation_classify,
+                    "use_doc_unwarping": conf.use_doc_unwarping}
+        return image, {"model_settings": settings, "angle": angle}
 
     def ocr(
         self,
@@ -187,19 +189,23 @@ class OCRPipeline:
         rec_batch_size: int | None = None,
         timer: StageTimer | None = None,
         word_boxes: bool | None = None,
+        conf: cfg.PipelineConfig | None = None,
     ) -> Iterator[tuple[Any, dict | Exception]]:
         """ocr() over (key, image) pairs, yielding (key, result) in the same order.
 
-        An Exception in place of an image is passed through in its place. Under use_hpip the crops
-        of consecutive pages are recognised together, up to POOL_CROPS crops or POOL_BYTES of
-        pages held (see the class constants), so results come in groups; an error raised while
-        reading or detecting is raised after the results of the pages before it. word_boxes
-        (default: the config's return_word_box) adds text_word and text_word_region (words.py).
+        An Exception in place of an image is passed through in its place. Under the profile's
+        pool_pages the crops of consecutive pages are recognised together, up to POOL_CROPS crops
+        or POOL_BYTES of pages held (see the class constants), so results come in groups; an
+        error raised while reading or detecting is raised after the results of the pages before
+        it. word_boxes (default: the config's return_word_box) adds text_word and
+        text_word_region (words.py). conf: the call's settings (which optional stages run); a
+        result whose page was changed by them carries it as "_page".
         """
-        params = params or self.config.det
-        batch_size = rec_batch_size or self.config.rec_batch_size
-        word_boxes = self.config.return_word_box if word_boxes is None else word_boxes
-        pending: deque[tuple[Any, np.ndarray, list[float], list[np.ndarray]]] = deque()
+        conf = conf or self.config
+        params = params or conf.det
+        batch_size = rec_batch_size or conf.rec_batch_size
+        word_boxes = conf.return_word_box if word_boxes is None else word_boxes
+        pending: deque[tuple[Any, dict, list[np.ndarray]]] = deque()
         held_crops = held_bytes = 0
 
         def flush() -> Iterator[tuple[Any, dict]]:
@@ -209,12 +215,12 @@ class OCRPipeline:
             held_crops = held_bytes = 0
             start = 0
             while pending:  # each page let go of as it is handed over
-                key, boxes, scores, crops = pending.popleft()
+                key, data, crops = pending.popleft()
                 mine = texts[start : start + len(crops)]
-                data = {"dt_polys": boxes, "dt_scores": scores,
-                        "rec_text": [t for t, _ in mine], "rec_score": [s for _, s in mine]}
+                data.update(rec_text=[t for t, _ in mine], rec_score=[s for _, s in mine])
                 if word_boxes:
-                    data.update(_word_boxes(boxes, data["rec_text"], alignment[start : start + len(crops)]))
+                    data.update(_word_boxes(data["dt_polys"], data["rec_text"], alignment[start : start + len(crops)],
+                                            data.get("textline_orientation_angles")))
                 start += len(crops)
                 if self.config.process_tuning:
                     memory.after_prediction()
@@ -228,9 +234,15 @@ class OCRPipeline:
                     break
                 key, image = item
                 if not isinstance(image, Exception):
-                    boxes, scores = self.detect(image, params, timer)
+                    page, doc_res = self.preprocess(image, conf, timer)
+                    boxes, scores = self.detect(page, params, timer)
                     with stage(timer, "crop"):
-                        crops = [crop_box(image, box, self.fast_crops) for box in boxes]
+                        crops = [crop_box(page, box, self.profile.fast_crops) for box in boxes]
+                    data = {"dt_polys": boxes, "dt_scores": scores}
+                    if doc_res is not None:
+                        data.update(doc_preprocessor_res=doc_res, _page=page)
+                    if conf.use_textline_orientation:
+                        data["textline_orientation_angles"], crops = self.stage("textline")(crops, timer)
             except Exception:
                 yield from flush()  # the pages before the failure are not lost
                 raise
@@ -238,10 +250,10 @@ class OCRPipeline:
                 yield from flush()
                 yield key, image
                 continue
-            pending.append((key, boxes, scores, crops))
+            pending.append((key, data, crops))
             held_crops += len(crops)
-            held_bytes += image.nbytes
-            if not self.pool_pages or held_crops >= self.POOL_CROPS or held_bytes >= self.POOL_BYTES:
+            held_bytes += page.nbytes
+            if not self.profile.pool_pages or held_crops >= self.POOL_CROPS or held_bytes >= self.POOL_BYTES:
                 yield from flush()
         yield from flush()
 
@@ -290,17 +302,17 @@ class OCRPipeline:
         )
         if limits is not None and not isinstance(limits, Limits):
             raise ConfigError(f"limits must be an ocrflow.limits.Limits, got {type(limits).__name__}")
+        for name, (switch, *_) in self.OPTIONAL_STAGES.items():
+            if getattr(conf, switch):
+                self.stage(name)  # a model that cannot be had fails here, where the switch is written
         pages = self.pages(x, limits, cancel, conf.pdf_render_scale)
-        return self._run(pages, conf.det, conf.rec_batch_size, on_error or ("skip" if many else "raise"), timer,
-                         conf.return_word_box)
+        return self._run(pages, conf, on_error or ("skip" if many else "raise"), timer)
 
-    def _run(
-        self, pages: Iterator, params: det.DetParams, batch_size: int, policy: OnError, timer: StageTimer | None,
-        word_boxes: bool | None,
-    ) -> Iterator[OCRResult]:
+    def _run(self, pages: Iterator, conf: cfg.PipelineConfig, policy: OnError, timer: StageTimer | None
+             ) -> Iterator[OCRResult]:
         items = (((label, page), page if isinstance(page, Exception) else page.image)
                  for label, page in _timed(pages, timer))
-        for (label, page), data in self.ocr_many(items, params, batch_size, timer, word_boxes):
+        for (label, page), data in self.ocr_many(items, timer=timer, conf=conf):
             if isinstance(data, Exception):
                 if policy == "raise":
                     raise data
@@ -310,7 +322,8 @@ class OCRPipeline:
                     log.warning("skipped %s", data)
                 continue
             data.update(input_path=page.input_path, page_index=page.page_index)
-            yield OCRResult(data, image=page.image, name=page.name, suffix=page.suffix)
+            yield OCRResult(data, image=data.get("_page", page.image), name=page.name, suffix=page.suffix,
+                            input_img=page.image)
 
     __call__ = predict
 
@@ -328,15 +341,17 @@ def _timed(items: Iterator, timer: StageTimer | None) -> Iterator:
 _END = object()
 
 
-def _word_boxes(boxes: np.ndarray, texts: list[str], alignment: list) -> dict:
+def _word_boxes(boxes: np.ndarray, texts: list[str], alignment: list, angles: list[int] | None = None) -> dict:
     """One page's PaddleX text_word / text_word_region, and `_words`: each line's (word, quad) as the
-    exports place them, its box mapped back through the crop's geometry (words.py)."""
+    exports place them, its box mapped back through the crop's geometry (words.py). A line the
+    text line stage turned (angle 1) is read from its box's far corner (PaddleX's own text_word_region
+    does not know of the turn, and is kept as it gives it)."""
     text_word, regions, placed = [], [], []
-    for box, text, (cols, columns) in zip(boxes, texts, alignment):
+    for i, (box, text, (cols, columns)) in enumerate(zip(boxes, texts, alignment)):
         contents, word_boxes = words.paddlex_word_boxes(text, box, columns, cols)
         text_word.append(contents)
         regions.append([np.asarray(b, np.int32) for b in word_boxes])
-        frame = crop_frame(box)
+        frame = crop_frame(box, turned=bool(angles and angles[i] == 1))
         spans = words.word_spans(text, cols, columns, frame.read_width)
         placed.append([(w, q) for (w, _, _), q in zip(spans, frame.word_quads(spans))])
     return {"text_word": text_word, "text_word_region": regions, "_words": placed}

@@ -11,7 +11,8 @@ import numpy as np
 from .draw import draw_ocr
 
 KEYS = ("input_path", "page_index", "dt_polys", "dt_scores", "rec_text", "rec_score")
-EXTRA_KEYS = ("text_word", "text_word_region")  # with return_word_box
+# PaddleX 3.x's keys, after the seed's: with return_word_box, and from the stages that ran
+EXTRA_KEYS = ("text_word", "text_word_region", "doc_preprocessor_res", "textline_orientation_angles")
 
 
 def to_jsonable(value):
@@ -56,11 +57,15 @@ def pretty_json(value, indent: int = 4, ensure_ascii: bool = False, _level: int 
 class OCRResult(dict):
     """One image or PDF page: input_path, page_index, dt_polys, dt_scores, rec_text, rec_score."""
 
-    def __init__(self, data: dict, image: np.ndarray | None = None, name: str = "result", suffix: str = ".png"):
+    def __init__(self, data: dict, image: np.ndarray | None = None, name: str = "result", suffix: str = ".png",
+                 input_img: np.ndarray | None = None):
+        """image: the page the boxes are on (the corrected page when orientation / unwarping ran);
+        input_img: the image as read, when it differs."""
         super().__init__((k, data[k]) for k in KEYS)
         self.update((k, data[k]) for k in EXTRA_KEYS if k in data)  # PaddleX 3.x's, after the seed's
         self.words = data.get("_words")  # (word, quad) per line, as the exports place them (words.py)
         self._image = image
+        self._input = image if input_img is None else input_img
         self._name = name
         self._suffix = suffix
 
@@ -94,6 +99,11 @@ class OCRResult(dict):
     @property
     def input_img(self) -> np.ndarray | None:
         """The image or PDF page that was read (BGR), as PaddleX 3.x names it."""
+        return self._input
+
+    @property
+    def page_img(self) -> np.ndarray | None:
+        """The page the boxes are on (BGR): input_img turned upright / unwarped by the stages that ran."""
         return self._image
 
     @property
@@ -152,7 +162,8 @@ class OCRResult(dict):
 
         target = self._target(save_path, (".pdf",), ".pdf")
         path = self.get("input_path")
-        source = path if self["page_index"] is not None and path and Path(path).is_file() else None
+        changed = self._image is not self._input  # the boxes are on the corrected page, not on the PDF's
+        source = path if self["page_index"] is not None and path and Path(path).is_file() and not changed else None
         with SearchablePdf(target, source, only_added=True) as writer:
             writer.add(self)
         return target

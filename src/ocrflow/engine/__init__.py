@@ -7,12 +7,30 @@ when it is installed (faster on these models, same answers), else ONNX Runtime.
 from __future__ import annotations
 
 import importlib.util
+from typing import Protocol
+
+import numpy as np
 
 from ..errors import ConfigError
 from .device import Device, parse_device
 from .onnxruntime import OrtModel
 
-__all__ = ["BACKENDS", "Device", "OrtModel", "load_model", "parse_device", "pick_backend"]
+__all__ = ["BACKENDS", "Device", "Engine", "OrtModel", "load_model", "parse_device", "pick_backend"]
+
+
+class Engine(Protocol):
+    """What a stage needs from a model, whatever runs it (ONNX Runtime, OpenVINO, the training
+    path's torch module: train/trainer.py TorchEngine)."""
+
+    takes_pixels: bool  # True: uint8 N x H x W x C pixels in, normalised inside the model
+    input_shape: list  # the first input's shape (ints, or names / "dynamic" for free axes)
+    input_dtype: np.dtype
+    output_shape: list
+
+    @property
+    def metadata(self) -> dict[str, str]: ...  # the ONNX custom metadata the stages read ("character")
+
+    def run(self, x: np.ndarray, copy: bool = True) -> np.ndarray: ...  # the first output
 
 BACKENDS = ("auto", "onnxruntime", "openvino")
 

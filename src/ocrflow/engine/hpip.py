@@ -10,11 +10,13 @@ on SROIE and ran no faster than bf16.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import os
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from .device import Device
 
 log = logging.getLogger("ocrflow")
@@ -59,3 +61,44 @@ def choose(device: Device) -> Choice:
     if cpu_bf16():
         return Choice("openvino", "bf16", "CPU computes bf16 natively (AMX / AVX512-BF16): OpenVINO bf16")
     return Choice("openvino", "f32", "CPU has no native bf16: OpenVINO f32")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How the pipeline runs its models: every knob use_hpip turns, by name. The exact profile
+    is the official pipeline's arithmetic; use_hpip's trades a little accuracy for speed. Each
+    knob can be overridden (the `hpip_profile` setting) and the choice is logged."""
+
+    backend: str = "auto"  # auto | onnxruntime | openvino
+    precision: str = "f32"  # f32 | bf16 (OpenVINO)
+    pixels_in_graph: bool = False  # uint8 pixels in, normalised inside the model (OpenVINO); pads rec with 128
+    shape_buckets: bool = False  # inputs padded up to a few shapes (shapes.py), fewer kernels to prepare
+    rec_min_width: int | None = None  # narrowest recognition input; None: the model's base width (320)
+    pool_pages: bool = False  # recognise the crops of consecutive pages together
+    fast_crops: bool = False  # bilinear affine crops instead of the cubic perspective warp
+    reason: str = "exact: the official pipeline's arithmetic"
+
+
+EXACT = Profile()
+KNOBS = tuple(f.name for f in dataclasses.fields(Profile) if f.name != "reason")
+
+
+def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: dict | None = None) -> Profile:
+    """The profile for these settings: exact, or use_hpip's for this device, then the overrides."""
+    if not use_hpip:
+        chosen = dataclasses.replace(EXACT, backend=backend)
+    else:
+        choice = choose(device)
+        in_graph = choice.backend == "openvino"
+        chosen = Profile(choice.backend, choice.precision, pixels_in_graph=in_graph, shape_buckets=True,
+                         rec_min_width=32, pool_pages=True, fast_crops=True, reason=choice.reason)
+    if overrides:
+        unknown = set(overrides) - set(KNOBS)
+        if unknown:
+            raise ConfigError(f"hpip_profile: unknown setting {sorted(unknown)[0]!r}; known: {', '.join(KNOBS)}")
+        chosen = dataclasses.replace(chosen, **overrides, reason=chosen.reason + " (with hpip_profile overrides)")
+    if chosen.precision not in ("f32", "bf16"):
+        raise ConfigError(f"hpip_profile.precision must be f32 or bf16, got {chosen.precision!r}")
+    if chosen.pixels_in_graph and chosen.backend != "openvino":
+        chosen = dataclasses.replace(chosen, pixels_in_graph=False)  # only OpenVINO builds it into the graph
+    return chosen

@@ -59,7 +59,10 @@ class OrtModel:
             raise ModelError(f"could not load ONNX model {self.path}: {exc}") from exc
         if device.kind == "gpu" and self.session.get_providers()[0] != "CUDAExecutionProvider":
             raise DeviceError(f"onnxruntime did not place {self.path.name} on {device}")
-        self.input_name = self.session.get_inputs()[0].name
+        first = self.session.get_inputs()[0]
+        self.input_name = first.name
+        self.input_shape = list(first.shape)
+        self.input_dtype = np.dtype(np.float16) if first.type == "tensor(float16)" else np.dtype(np.float32)
 
     @property
     def metadata(self) -> dict[str, str]:

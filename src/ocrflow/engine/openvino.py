@@ -53,6 +53,10 @@ class OvModel:
         self._local = threading.local()
         self.output_shape = [d.get_length() if d.is_static else "dynamic"
                              for d in self._model.outputs[0].get_partial_shape()]
+        first = self._model.inputs[0]
+        self.input_shape = [d.get_length() if d.is_static else "dynamic" for d in first.get_partial_shape()]
+        self.input_dtype = np.dtype(np.uint8 if self.takes_pixels else
+                                    np.float16 if first.get_element_type() == ov.Type.f16 else np.float32)
 
     @property
     def metadata(self) -> dict[str, str]:

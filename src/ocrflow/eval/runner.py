@@ -8,6 +8,7 @@ from tqdm import tqdm
 from ..crop import crop_quad
 from ..errors import InputError
 from ..inputs import Source, read
+from ..stages.orientation import to_input
 from .datasets import Sample
 from .metrics import DetScore, E2EScore, RecScore, match_image
 
@@ -42,8 +43,16 @@ def evaluate(pipeline, samples: list[Sample], task: str, errors: bool = False, p
     report: list[dict] = []
     bar = tqdm(samples, desc=f"eval {task}", unit="img", disable=None if progress else True)
     if task == "e2e":  # through ocr_many, so use_hpip pools recognition across images as predict() does
-        for sample, res in pipeline.ocr_many(((s, load_image(s.image)) for s in bar), params, batch_size):
-            outcome = e2e.add(sample.lines, res["dt_polys"], res["rec_text"])
+        # the call's stage switches (page / line orientation), where the pipeline has them
+        extra = {"conf": pipeline.call_config(overrides)} if hasattr(pipeline, "call_config") else {}
+        images = ((s, load_image(s.image)) for s in bar)
+        for sample, res in pipeline.ocr_many(images, params, batch_size, **extra):
+            polys = res["dt_polys"]
+            angle = res.get("doc_preprocessor_res", {}).get("angle", -1)
+            if angle > 0:  # boxes on the page turned upright -> the labels' (input image's) coordinates
+                h, w = res["_page"].shape[:2]
+                polys = to_input(polys, angle, (h, w) if angle == 180 else (w, h))
+            outcome = e2e.add(sample.lines, polys, res["rec_text"])
             if errors:
                 wrong = [{"label": sample.lines[i].text, "pred": res["rec_text"][j]} for i, j, ok in outcome if not ok]
                 matched = {i for i, _, _ in outcome}

@@ -19,9 +19,17 @@ from pathlib import Path
 
 from ..errors import OcrflowError
 from . import store
-from .registry import EVAL_CHALLENGE_A, EVAL_CHALLENGE_B, EVAL_PPOCR, HARDWARE, MODELS, SEED_MODELS, ModelSpec
+from .registry import (
+    EVAL_CHALLENGE_A,
+    EVAL_CHALLENGE_B,
+    EVAL_PPOCR,
+    HARDWARE,
+    MODELS,
+    SEED_MODELS,
+    TASKS,
+    ModelSpec,
+)
 
-TASKS = {"det": "text detection", "rec": "text recognition", "cls": "text line orientation"}
 EVAL_SETS = {EVAL_PPOCR: 1, EVAL_CHALLENGE_A: 2, EVAL_CHALLENGE_B: 3}
 
 
@@ -170,7 +178,7 @@ def cmd_info(args) -> int:
                  archive=_archive_facts(spec), cache=str(store.model_dir(spec.name)),
                  wheels=[{"package": s.package, "version": s.version, "wheel_sha256": s.wheel_sha256,
                           "member": s.member, "member_sha256": s.member_sha256}
-                         for s in (*spec.sources, *([spec.dict_source] if spec.dict_source else []))])
+                         for s in (*spec.sources, *(x for x in (spec.dict_source, spec.yml_source) if x))])
     source_json = store.model_dir(spec.name) / "source.json"
     if source_json.is_file():
         facts["fetched_from"] = json.loads(source_json.read_text(encoding="utf-8"))
@@ -194,9 +202,9 @@ def cmd_info(args) -> int:
         n += 1
         print(f"    {n}. wheel {w['package']}=={w['version']} (sha256 {w['wheel_sha256']}), used as data:")
         print(f"       {w['member']} (sha256 {w['member_sha256']})")
-        if spec.dict_source:
-            d = spec.dict_source
-            print(f"       dictionary: {d.member} (sha256 {d.member_sha256})")
+        for label, extra in (("dictionary", spec.dict_source), ("inference.yml", spec.yml_source)):
+            if extra:
+                print(f"       {label}: {extra.member} (sha256 {extra.member_sha256})")
     arch = facts["archive"]
     if arch:
         n += 1

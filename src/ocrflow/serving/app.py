@@ -162,15 +162,15 @@ async def infer_pdf(body: InferRequest, request: Request) -> Response:
 
 
 async def _work(body: InferRequest, request: Request, work):
-    """Admission, the URL download and work(pipeline, settings, payload, file_type, max_long_side,
-    cancel) in an inference thread, under the request's deadline."""
+    """Admission, the URL download and work(pipeline, settings, payload, file_type, params, cancel)
+    in an inference thread, under the request's deadline."""
     rt: Runtime = request.app.state.runtime
     settings = rt.settings
     kind, value, media_type = process.classify(body.file)
     file_type = _file_type(kind, value, body.fileType, media_type)
     if kind == "url":
         fetching.check_url(value)  # a malformed URL is a 422 before anything else
-    max_long_side = body.inferenceParams.maxLongSide if body.inferenceParams else None
+    params = process.call_overrides(body.inferenceParams)
     if not rt.try_admit():
         rt.metrics.rejected.inc()
         raise process.ClientError(503, f"the server is busy ({rt.capacity} requests in flight); retry later",
@@ -189,7 +189,7 @@ async def _work(body: InferRequest, request: Request, work):
                                           "(request_timeout)") from None
         else:
             payload = value
-        job = rt.pool.submit(work, rt.pipeline, settings, payload, file_type, max_long_side, cancel)
+        job = rt.pool.submit(work, rt.pipeline, settings, payload, file_type, params, cancel)
         job.add_done_callback(rt.release)  # the slot is free when the thread is, not before
         handed_off = True
         left = max(0.0, deadline - time.monotonic())

@@ -107,7 +107,7 @@ def encode_picture(image: np.ndarray, polys: np.ndarray, texts: list[str], setti
 
 
 def _result(res, settings: ServeSettings) -> dict:
-    image = res.input_img
+    image = res.page_img  # the page the polygons are on (turned upright when useDocOrientationClassify)
     polys = np.asarray(res["dt_polys"]).reshape(-1, 4, 2)
     texts = [
         {"poly": poly.astype(int).tolist(), "text": str(text), "score": float(score)}
@@ -117,13 +117,26 @@ def _result(res, settings: ServeSettings) -> dict:
     return {"texts": texts, "image": picture}
 
 
-def _pages(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, max_long_side: int | None,
+def call_overrides(params) -> dict:
+    """predict() settings from a request's inferenceParams (schema.InferenceParams, or None)."""
+    if params is None:
+        return {}
+    overrides = {"limit_side_len": params.maxLongSide, "limit_type": "max"} if params.maxLongSide else {}
+    for field, key in (("useDocOrientationClassify", "use_doc_orientation_classify"),
+                       ("useDocUnwarping", "use_doc_unwarping"),
+                       ("useTextlineOrientation", "use_textline_orientation")):
+        if getattr(params, field) is not None:
+            overrides[key] = getattr(params, field)
+    return overrides
+
+
+def _pages(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, params: dict,
            cancel: threading.Event, **extra) -> Iterator:
-    """(file bytes, each OCRResult) of a request, its errors as ClientErrors."""
+    """(file bytes, each OCRResult) of a request, its errors as ClientErrors. params: call_overrides()."""
     data = decode_base64(payload) if isinstance(payload, str) else payload
     if not data:
         raise ClientError(422, "file is empty")
-    overrides = {"limit_side_len": max_long_side, "limit_type": "max"} if max_long_side else {}
+    overrides = dict(params)
     pdf = is_pdf(data)
     if file_type == PDF and not pdf:
         raise ClientError(422, f"fileType is 0 (PDF) but the file is not a PDF (first bytes {data[:8]!r})")
@@ -146,11 +159,11 @@ def _pages(pipeline, settings: ServeSettings, payload: bytes | str, file_type: i
         raise ClientError(422, str(exc)) from None
 
 
-def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, max_long_side: int | None,
+def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, params: dict,
         cancel: threading.Event | None = None) -> dict:
     """payload: fetched bytes, or Base64 text. Returns {ocrResults, dataInfo}."""
     results, pages = [], []
-    for _, res in _pages(pipeline, settings, payload, file_type, max_long_side, cancel or threading.Event()):
+    for _, res in _pages(pipeline, settings, payload, file_type, params, cancel or threading.Event()):
         h, w = res.input_img.shape[:2]
         pages.append({"width": int(w), "height": int(h)})
         results.append(_result(res, settings))
@@ -159,7 +172,7 @@ def run(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int,
     return {"ocrResults": results, "dataInfo": {**pages[0], "type": "image"}}
 
 
-def run_pdf(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, max_long_side: int | None,
+def run_pdf(pipeline, settings: ServeSettings, payload: bytes | str, file_type: int, params: dict,
             cancel: threading.Event | None = None) -> bytes:
     """The searchable PDF of a request (POST /ocr/pdf): a PDF keeps the pages read, an image becomes
     a page; each with the recognised text as an invisible layer."""
@@ -167,7 +180,7 @@ def run_pdf(pipeline, settings: ServeSettings, payload: bytes | str, file_type: 
 
     writer = None
     try:
-        for data, res in _pages(pipeline, settings, payload, file_type, max_long_side, cancel or threading.Event(),
+        for data, res in _pages(pipeline, settings, payload, file_type, params, cancel or threading.Event(),
                                 return_word_box=True):
             if writer is None:
                 writer = SearchablePdf(None, data if file_type == PDF else None, only_added=True)

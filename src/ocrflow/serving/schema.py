@@ -22,6 +22,16 @@ class InferenceParams(BaseModel):
         "pixels (default: the pipeline's limit_side_len, 960). Polygons are always in the original image's "
         "coordinates.",
     )
+    # PaddleX 3.x's stage switches (ocrflow.stages); absent: as the server's pipeline is configured.
+    useDocOrientationClassify: bool | None = Field(
+        None, strict=True,
+        description="Turn the page upright first (0/90/180/270). Polygons are then in the coordinates of the "
+        "turned page, and the result picture shows it.",
+    )
+    useDocUnwarping: bool | None = Field(
+        None, strict=True, description="Flatten a photographed, curved page first (UVDoc).")
+    useTextlineOrientation: bool | None = Field(
+        None, strict=True, description="Turn upside-down text lines before recognition (0/180).")
 
 
 class InferRequest(BaseModel):

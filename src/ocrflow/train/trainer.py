@@ -22,6 +22,7 @@ from ..errors import ConfigError, ModelError
 from ..eval import datasets
 from ..eval.runner import evaluate
 from ..models import resolve
+from ..stages import TextDetector, TextRecognizer
 from . import data as D
 from .convert import DetModel, RecModel, build_model, load_onnx
 from .export import check_onnx, det_yaml, onnx_bytes, rec_yaml, write_model_dir
@@ -127,39 +128,46 @@ def _onnx_chars(onnx_model) -> tuple[str, ...] | None:
     return None
 
 
-class TorchOCR:
-    """The pipeline's detect / recognize on a torch model, for `ocrflow.eval.runner.evaluate`.
+class TorchEngine:
+    """A torch model behind the pipeline's engine interface (ocrflow.engine.Engine)."""
 
-    Same pre- and post-processing functions as OCRPipeline (ocrflow.det, ocrflow.rec).
-    """
+    takes_pixels = False
+    input_dtype = np.dtype(np.float32)
+    input_shape = ["batch", 3, "height", "width"]
+    output_shape: list = []
+    metadata: dict = {}
+
+    def __init__(self, model, device):
+        self.model, self.device = model, device
+
+    @torch.no_grad()
+    def run(self, x: np.ndarray, copy: bool = True) -> np.ndarray:
+        return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+
+
+class TorchOCR:
+    """The pipeline's detection and recognition stages on a torch model, for
+    `ocrflow.eval.runner.evaluate`: the same TextDetector / TextRecognizer objects as OCRPipeline."""
 
     def __init__(self, model, device, table: list[str] | None = None, params: det_mod.DetParams | None = None,
                  rec_batch_size: int = 6):
-        self.model, self.device, self.table = model, device, table
+        self.engine = TorchEngine(model, device)
         self.params = params or det_mod.DetParams()
         self.rec_batch_size = rec_batch_size
+        self.detector = TextDetector(self.engine, self.params)
+        self.recognizer = TextRecognizer(self.engine, None, table=table) if table is not None else None
 
     def call_settings(self, overrides):
         return self.params, self.rec_batch_size
 
-    @torch.no_grad()
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+        return self.engine.run(x)
 
     def detect(self, image, params=None, timer=None):
-        params = params or self.params
-        h, w = image.shape[:2]
-        prob = self.run(det_mod.preprocess(image, params))[0, 0]
-        boxes, scores = det_mod.postprocess(prob, h, w, params)
-        return det_mod.sort_boxes(boxes, scores)
+        return self.detector(image, params, timer)
 
     def recognize(self, crops, batch_size=6, timer=None):
-        out = [("", 0.0)] * len(crops)
-        for batch in rec_mod.batch_plan(crops, batch_size):
-            x = rec_mod.pad_batch([rec_mod.resize_norm(crops[i]) for i in batch])
-            for i, decoded in zip(batch, rec_mod.ctc_decode(self.run(x), self.table)):
-                out[i] = decoded
-        return out
+        return self.recognizer(crops, batch_size, timer)
 
 
 def _save(obj: dict, path: Path) -> None:
