@@ -20,6 +20,8 @@ import statistics
 import sys
 import time
 
+import yaml
+
 T_START = time.perf_counter()
 
 from ocrflow import create_pipeline  # noqa: E402
@@ -53,14 +55,20 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--use_hpip", action="store_true")
     ap.add_argument("--latency", action="store_true", help="time one predict() call per image after the passes")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a pipeline setting (YAML value), e.g. --set det_model=PP-OCRv6_small_det")
     args = ap.parse_args()
+    settings = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        settings[key] = yaml.safe_load(value)
     paths = list(args.images)
     if args.list:
         paths += [ln.strip() for ln in open(args.list, encoding="utf-8") if ln.strip()]
     t0 = time.perf_counter()
     # process_tuning as the CLI and the service run: heap trimming, oneDNN kernel cache
     pipeline = create_pipeline("OCR", device="cpu", use_hpip=args.use_hpip, cpu_threads=args.threads,
-                               process_tuning=True)
+                               process_tuning=True, **settings)
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
     next(pipeline.predict(paths[0]))

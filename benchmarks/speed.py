@@ -19,6 +19,12 @@ measures them with those kernels ready, as a long job meets shapes it has seen b
 A shared machine drifts by 5-10% over minutes: --rounds 3 runs all systems three times, round-robin,
 and reports each system's median round and the median of the same-round ratios.
 
+--models v4 | v6_small | v6_tiny: the det/rec pair every system runs (default v4, the seed's). For
+the PP-OCRv6 pairs the official stack runs the same ONNX weights on its ONNX Runtime engine (the model
+folders of ocrflow's cache hold inference.onnx + inference.yml, PaddleX's layout; `ocrflow models
+fetch` them first); RapidOCR is skipped. --set KEY=VALUE passes a pipeline setting to ocrflow (e.g.
+--set use_doc_orientation_classify=true to measure what a stage costs).
+
 --json FILE writes {"median": {system: results of its median round}, "rounds": {system: [results per round]}}.
 """
 
@@ -37,6 +43,9 @@ from ocrflow.timing import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+PAIRS = {"v4": ("PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec"),
+         "v6_small": ("PP-OCRv6_small_det", "PP-OCRv6_small_rec"),
+         "v6_tiny": ("PP-OCRv6_tiny_det", "PP-OCRv6_tiny_rec")}
 
 
 def collect(inputs: list[str]) -> list[str]:
@@ -108,6 +117,8 @@ def main(argv=None) -> int:
     ap.add_argument("--use_hpip", action="store_true", help="also run ocrflow with use_hpip=True")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--json", help="write the full results here")
+    ap.add_argument("--models", choices=tuple(PAIRS), default="v4", help="the det/rec pair (default v4)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an ocrflow pipeline setting")
     args = ap.parse_args(argv)
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
@@ -117,17 +128,30 @@ def main(argv=None) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(paths))
         listing = f.name
+    det_name, rec_name = PAIRS[args.models]
+    ours = [f"--set={s}" for s in (f"det_model={det_name}", f"rec_model={rec_name}", *args.set)]
+    official = []
+    if args.models != "v4":  # the same ONNX weights on PaddleX's ONNX Runtime engine
+        from ocrflow.models import store
+
+        for name in (det_name, rec_name):
+            store.fetch(name)
+        official = ["--engine", "onnxruntime", "--models", str(store.home() / "models"), "--det-name", det_name,
+                    "--rec-name", rec_name]
     commands = {
-        "ocrflow": [sys.executable, str(ROOT / "benchmarks" / "run_ocrflow.py"), "--list", listing, *common],
+        "ocrflow": [sys.executable, str(ROOT / "benchmarks" / "run_ocrflow.py"), "--list", listing, *common, *ours],
         "ocrflow-hpip": [sys.executable, str(ROOT / "benchmarks" / "run_ocrflow.py"), "--list", listing, *common,
-                         "--use_hpip", "--latency"],
+                         *ours, "--use_hpip", "--latency"],
         "rapid": [str(anchors / "venv-rapid" / "bin" / "python"), str(scripts / "run_rapid.py"), "--list", listing,
                   *common],
         "paddle": [str(anchors / "venv-paddle" / "bin" / "python"), str(scripts / "run_paddle.py"), "--list",
-                   listing, *common],
+                   listing, *common, *official],
     }
     systems = []
     for name in args.systems.split(",") + (["ocrflow-hpip"] if args.use_hpip else []):
+        if name == "rapid" and args.models != "v4":
+            print("  rapid: skipped (its runner takes the v4 pair only)")
+            continue
         if Path(commands[name][0]).exists() and Path(commands[name][1]).exists():
             systems.append(name)
         else:

@@ -138,3 +138,41 @@ def test_degenerate_pages_pass_through_every_stage(pipeline, page):
                                 use_textline_orientation=True))
     assert res["rec_text"] == [] and res["textline_orientation_angles"] == []
     assert res["doc_preprocessor_res"]["angle"] in (0, 90, 180, 270)
+
+
+def test_cli_flags_in_paddleocr_form():
+    from ocrflow.cli import build_parser
+
+    args = build_parser().parse_args(["--pipeline", "OCR", "--use_textline_orientation", "--use_doc_unwarping", "False",
+                                      "--ocr_version", "PP-OCRv6"])
+    assert args.use_textline_orientation is True and args.use_doc_unwarping is False
+    assert args.use_doc_orientation_classify is None  # not given: the YAML's
+    assert args.ocr_version == "PP-OCRv6"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--use_textline_orientation", "maybe"])
+
+
+def test_ocrv6_pipeline_config_is_bundled(tmp_path):
+    from ocrflow.config import load
+
+    conf, _ = load("OCRv6")
+    assert conf.det_model == "PP-OCRv6_small_det" and conf.use_doc_orientation_classify
+    assert conf.use_textline_orientation and not conf.use_doc_unwarping
+
+
+def test_a_classifier_folder_given_as_the_detector_is_refused(tmp_path):
+    """A PaddleX classifier folder (inference.yml with a Topk post-process) knows its task."""
+    import shutil
+
+    from ocrflow.models import resolve
+
+    folder = tmp_path / "PP-LCNet_x1_0_doc_ori"
+    folder.mkdir()
+    shutil.copy(resolve("PP-LCNet_x1_0_doc_ori", "doc_ori").onnx, folder / "inference.onnx")
+    (folder / "inference.yml").write_text("Global:\n  model_name: PP-LCNet_x1_0_doc_ori\nPostProcess:\n  Topk:\n"
+                                          "    topk: 1\n    label_list: ['0', '90', '180', '270']\n")
+    with pytest.raises(ModelError, match="holds a doc_ori model"):
+        create_pipeline("OCR", det_model=str(folder))
+    pipe = create_pipeline("OCR", use_doc_orientation_classify=True, doc_orientation_classify_model=str(folder))
+    turned = cv2.rotate(cv2.imread(str(DEMO)), cv2.ROTATE_90_COUNTERCLOCKWISE)
+    assert next(pipe.predict(turned))["doc_preprocessor_res"]["angle"] == 270

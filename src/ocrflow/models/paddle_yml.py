@@ -172,6 +172,10 @@ def read(path: Path) -> PaddleConfig:
         raise ModelError(f"{path}: PostProcess must be a mapping")
     post_name = post.get("name")
     task = TASK_OF_POSTPROCESS.get(str(post_name)) if post_name else None
+    topk = post.get("Topk")
+    if task is None and isinstance(topk, dict):  # PaddleX's classifiers: page (4 angles) or text line (2)
+        labels = topk.get("label_list") or []
+        task = "doc_ori" if len(labels) == 4 or "doc_ori" in str(model_name) else "cls"
     if post:
         settings["postprocess"] = {k: v for k, v in post.items() if k != "character_dict"}
     chars = _chars(post, text, path.parent, path)
