@@ -35,6 +35,7 @@ CONFIGS = {  # name -> (create_pipeline arguments, per-call switches)
     "v4 + page and line orientation": ({"pipeline": "OCR"}, {"use_doc_orientation_classify": True,
                                                               "use_textline_orientation": True}),
     "OCRv6 (v6 small + page and line orientation)": ({"pipeline": "OCRv6"}, {}),
+    "v4 + line orientation": ({"pipeline": "OCR"}, {"use_textline_orientation": True}),
     "v6 small, no stages": ({"pipeline": "OCRv6"}, {"use_doc_orientation_classify": False,
                                                    "use_textline_orientation": False}),
 }
@@ -52,10 +53,10 @@ def turn_points(points: np.ndarray, code, h: int, w: int) -> np.ndarray:
     return points
 
 
-def turned_set(samples: list, folder: Path) -> list:
+def turned_set(samples: list, folder: Path, turn: int | None = None) -> list:
     out = []
     for i, sample in enumerate(samples):
-        code = TURNS[i % 4]
+        code = TURNS[turn // 90 if turn else i % 4]
         image = cv2.imread(str(sample.image))
         h, w = image.shape[:2]
         path = folder / f"{i:04d}_{sample.image.stem}.png"
@@ -72,13 +73,15 @@ def main(argv=None) -> int:
     ap.add_argument("--format", default=None, help="label format (default: detected)")
     ap.add_argument("--limit", type=int, default=100, help="receipts used (default 100)")
     ap.add_argument("--configs", help="comma list of configuration names (default: all)")
+    ap.add_argument("--turn", type=int, choices=(90, 180, 270),
+                    help="turn every receipt by this many degrees clockwise instead of 0/90/180/270 in turn")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     samples = datasets.load(args.data, args.format)[: args.limit]
     names = args.configs.split(",") if args.configs else list(CONFIGS)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        turned = turned_set(samples, Path(tmp))
+        turned = turned_set(samples, Path(tmp), args.turn)
         for name in names:
             build, switches = CONFIGS[name]
             pipe = create_pipeline(build["pipeline"], device="cpu")
