@@ -6,7 +6,8 @@ import contextlib
 import time
 from collections import defaultdict
 
-STAGES = ("decode", "det_pre", "det_model", "det_post", "crop", "rec_pre", "rec_model", "rec_decode")
+STAGES = ("decode", "doc_ori", "unwarp", "det_pre", "det_model", "det_post", "crop", "textline_ori", "rec_pre",
+          "rec_model", "rec_decode")
 
 
 class StageTimer:
