@@ -103,8 +103,8 @@ class OCRPipeline:
                 _, setting, task = self.OPTIONAL_STAGES[name]
                 ref = getattr(self.config, setting)
                 files = resolve(ref, task)
-                # small classifiers: ONNX Runtime f32 whatever the profile (same answers everywhere)
-                model = load_model(files.onnx, self.det_device, self.config.cpu_threads, "onnxruntime")
+                # f32 on the configured backend whatever use_hpip's profile says: these models are small
+                model = load_model(files.onnx, self.det_device, self.config.cpu_threads, self.config.backend)
                 if name == "doc_ori":
                     self._stages[name] = DocOrientation(model, ref)
                 elif name == "unwarp":
