@@ -40,8 +40,12 @@ class Progress:
     errors: int = 0
     start: float = dataclasses.field(default_factory=time.monotonic)
     next_log: int = 0
+    first: float | None = None  # when the first page came back (Ray and the models started)
+    last: float | None = None
 
     def add(self, ok: bool) -> None:
+        self.last = time.monotonic()
+        self.first = self.first or self.last
         self.done += 1
         self.errors += not ok
         if self.every and self.done >= self.next_log + self.every:
@@ -129,6 +133,10 @@ def run(
         "processed": processed.done, "skipped": len(units) - len(todo) - len(failed),
         "errors_this_run": processed.errors + len(failed), "seconds_ocr": round(seconds, 3),
         "pages_per_s": round(processed.done / seconds, 3) if processed.done else 0.0,
+        # from the first page back to the last: the rate once Ray and the models are up
+        "first_page_s": round(processed.first - processed.start, 3) if processed.first else None,
+        "steady_pages_per_s": round((processed.done - 1) / (processed.last - processed.first), 3)
+        if processed.done > 1 and processed.last > processed.first else None,
         "wall_s": round(time.monotonic() - wall, 3), "workers": used_workers, "cpus_per_worker": cpus_per_worker,
         "address": address or "local", "format": format, "repaired_duplicates": repaired,
     })
@@ -154,7 +162,6 @@ def _process(todo, folder, fmt, conf, record_settings, address, workers, cpus_pe
     saved = ctx.enable_progress_bars
     ctx.enable_progress_bars = sys.stderr.isatty() if progress_bar is None else progress_bar
     buffer: dict[str, list[dict]] = {"results": [], "errors": []}
-    seen: set[str] = set()
     last_flush = time.monotonic()
 
     def flush() -> None:
@@ -169,6 +176,7 @@ def _process(todo, folder, fmt, conf, record_settings, address, workers, cpus_pe
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_worker)
         rows = [{"unit": u.id, "path": u.path, "page": -1 if u.page is None else u.page} for u in todo]
         ds = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / pages_per_block))
+        del rows  # the blocks hold the plan now
         ds = ds.map_batches(
             OcrWorker,
             fn_constructor_kwargs={"config": conf, "record_settings": record_settings},
@@ -176,10 +184,7 @@ def _process(todo, folder, fmt, conf, record_settings, address, workers, cpus_pe
             num_cpus=cpus_per_worker,
         )
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for unit, ok, text in zip(batch["unit"], batch["ok"], batch["record"]):
-                if unit in seen:  # never reached: Ray hands a block's rows over once; kept as a guard
-                    continue
-                seen.add(unit)
+            for ok, text in zip(batch["ok"], batch["record"]):
                 buffer["results" if ok else "errors"].append(json.loads(text))
                 progress.add(bool(ok))
             if sum(map(len, buffer.values())) >= shard_pages or time.monotonic() - last_flush >= shard_seconds:
