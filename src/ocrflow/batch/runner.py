@@ -161,19 +161,24 @@ def _process(todo, folder, fmt, conf, record_settings, address, workers, cpus_pe
     ctx = DataContext.get_current()
     saved = ctx.enable_progress_bars
     ctx.enable_progress_bars = sys.stderr.isatty() if progress_bar is None else progress_bar
-    buffer: dict[str, list[dict]] = {"results": [], "errors": []}
+    buffer: dict[str, tuple[list, list]] = {"results": ([], []), "errors": ([], [])}  # (unit ids, JSON texts)
     last_flush = time.monotonic()
 
     def flush() -> None:
         nonlocal last_flush
-        for kind, records in buffer.items():  # errors first: a result shard is the last word on a unit
-            store.write_shard(folder, kind, records, fmt)
-            records.clear()
+        for kind, (units, texts) in buffer.items():
+            store.write_json_shard(folder, kind, units, texts, fmt)
+            units.clear()
+            texts.clear()
         last_flush = time.monotonic()
 
     try:
+        cpus = int(ray.cluster_resources().get("CPU", 0))
         if workers is None:
-            workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_worker)
+            workers = max(1, cpus // cpus_per_worker)
+        if workers * cpus_per_worker > cpus:  # Ray would wait for an autoscaler to add nodes
+            log.warning("batch: %d workers x %d CPUs asked for, the cluster has %d CPUs: the workers that do "
+                        "not fit wait until CPUs are free", workers, cpus_per_worker, cpus)
         rows = [{"unit": u.id, "path": u.path, "page": -1 if u.page is None else u.page} for u in todo]
         ds = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / pages_per_block))
         del rows  # the blocks hold the plan now
@@ -184,10 +189,13 @@ def _process(todo, folder, fmt, conf, record_settings, address, workers, cpus_pe
             num_cpus=cpus_per_worker,
         )
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for ok, text in zip(batch["ok"], batch["record"]):
-                buffer["results" if ok else "errors"].append(json.loads(text))
+            for unit, ok, text in zip(batch["unit"], batch["ok"], batch["record"]):
+                units, texts = buffer["results" if ok else "errors"]
+                units.append(str(unit))
+                texts.append(str(text))
                 progress.add(bool(ok))
-            if sum(map(len, buffer.values())) >= shard_pages or time.monotonic() - last_flush >= shard_seconds:
+            held = len(buffer["results"][0]) + len(buffer["errors"][0])
+            if held >= shard_pages or time.monotonic() - last_flush >= shard_seconds:
                 flush()
     finally:
         flush()  # what arrived is whole: written even when the run is interrupted

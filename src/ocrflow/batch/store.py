@@ -73,11 +73,21 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_shard(folder: Path, kind: str, records: list[dict], fmt: str) -> Path | None:
-    if not records:
+    return write_json_shard(folder, kind, [r["unit"] for r in records],
+                            [json.dumps(r, ensure_ascii=False) for r in records], fmt)
+
+
+def write_json_shard(folder: Path, kind: str, units: list[str], texts: list[str], fmt: str) -> Path | None:
+    """Records as the workers send them (JSON text): a JSON Lines shard takes them as they are."""
+    if not units:
         return None
-    path = folder / kind / shard_name((r["unit"] for r in records), fmt)
+    path = folder / kind / shard_name(units, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, _encode(records, fmt, kind))
+    if fmt == "jsonl":
+        data = "".join(t + "\n" for t in texts).encode()
+    else:
+        data = _encode([json.loads(t) for t in texts], fmt, kind)
+    write_atomic(path, data)
     return path
 
 
