@@ -138,9 +138,24 @@ def test_resume_refuses_other_settings(tmp_path):
 # -- a local Ray, two workers ----------------------------------------------------------------------
 
 
-def test_local_ray_two_workers_every_page_once_and_bad_files_reported(tmp_path, pipeline):
+def test_cli_verb_and_its_errors(tmp_path, capsys):
+    from ocrflow.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    assert "--cpus_per_worker" in capsys.readouterr().out
+    (tmp_path / "file").write_text("x")
+    assert main(["batch", "--input", str(tmp_path), "--output", str(tmp_path / "file")]) == 1
+    assert "is a file: give a folder" in capsys.readouterr().err
+    assert main(["batch", "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--box_thresh", "-1"]) == 1
+    assert "box_thresh" in capsys.readouterr().err
+
+
+def test_local_ray_two_workers_every_page_once_and_bad_files_reported(tmp_path, pipeline, caplog):
     pytest.importorskip("ray.data")
     from ocrflow.batch import run
+
+    caplog.set_level("INFO", logger="ocrflow")
 
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -149,7 +164,8 @@ def test_local_ray_two_workers_every_page_once_and_bad_files_reported(tmp_path, 
     make_pdf(inputs / "forms.pdf", form_pages(4))
     bad = make_bad_files(inputs)
     out = tmp_path / "out"
-    summary = run(inputs, out, workers=2, pages_per_block=1, shard_pages=2)
+    summary = run(inputs, out, workers=2, pages_per_block=1, shard_pages=2, log_every=3)
+    assert "batch: 3/8 pages" in caplog.text and "batch: 6/8 pages" in caplog.text  # cut.pdf failed in the plan
     units = list(plan.plan(plan.list_inputs(inputs), Limits()))
     assert summary["workers"] == 2 and summary["pages"] == len(units) == 2 + 4 + len(bad)
     assert summary["results"] == 6 and summary["errors"] == len(bad)
@@ -298,8 +314,10 @@ def test_cluster_worker_killed_mid_run_nothing_lost_nothing_twice(cluster, archi
     proc = start_batch(folder, out, address, env)
     try:
         wait_for_shards(out, 2, proc)
-        victims = map_workers(roots[1])  # the OCR actor on the second node
-        assert len(victims) == 1
+        deadline = time.monotonic() + 60
+        while not (victims := map_workers(roots[1])) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the second node's actor may still be starting
+        assert len(victims) == 1  # the OCR actor on the second node
         os.kill(victims[0], signal.SIGKILL)
         assert len(list((out / "results").glob("part-*"))) < len(units)  # killed mid-run
         summary = finish(proc, out)
