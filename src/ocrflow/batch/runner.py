@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import __version__
 from .. import config as cfg
-from ..errors import ConfigError
+from ..errors import ConfigError, OcrflowError
 from . import plan, store
 from .worker import OcrWorker, error_record
 
@@ -28,6 +28,7 @@ log = logging.getLogger("ocrflow")
 # Settings that do not change a result: left out of the settings recorded with each record, so a
 # resume may use other workers or threads.
 NOT_RECORDED = {"cpu_threads", "process_tuning", "input"}
+TASK_RETRIES = 5
 
 
 @dataclasses.dataclass
@@ -187,16 +188,23 @@ def _process(todo, folder, fmt, conf, record_settings, address, workers, cpus_pe
             fn_constructor_kwargs={"config": conf, "record_settings": record_settings},
             batch_size=pages_per_block, batch_format="numpy", compute=ActorPoolStrategy(size=workers),
             num_cpus=cpus_per_worker,
+            # Ray restarts a dead worker forever, and reruns its tasks this many times: a lost node
+            # costs one retry; a page that kills every worker it meets stops the run, not loops.
+            max_task_retries=TASK_RETRIES,
         )
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for unit, ok, text in zip(batch["unit"], batch["ok"], batch["record"]):
-                units, texts = buffer["results" if ok else "errors"]
-                units.append(str(unit))
-                texts.append(str(text))
-                progress.add(bool(ok))
-            held = len(buffer["results"][0]) + len(buffer["errors"][0])
-            if held >= shard_pages or time.monotonic() - last_flush >= shard_seconds:
-                flush()
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                for unit, ok, text in zip(batch["unit"], batch["ok"], batch["record"]):
+                    units, texts = buffer["results" if ok else "errors"]
+                    units.append(str(unit))
+                    texts.append(str(text))
+                    progress.add(bool(ok))
+                held = len(buffer["results"][0]) + len(buffer["errors"][0])
+                if held >= shard_pages or time.monotonic() - last_flush >= shard_seconds:
+                    flush()
+        except ray.exceptions.RayError as exc:
+            raise OcrflowError(f"the Ray run stopped ({type(exc).__name__}: {str(exc)[:500]}); the "
+                               f"{progress.done} pages received are written: run the same command to go on") from exc
     finally:
         flush()  # what arrived is whole: written even when the run is interrupted
         ctx.enable_progress_bars = saved
