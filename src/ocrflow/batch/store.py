@@ -83,12 +83,28 @@ def write_json_shard(folder: Path, kind: str, units: list[str], texts: list[str]
         return None
     path = folder / kind / shard_name(units, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "jsonl":
-        data = "".join(t + "\n" for t in texts).encode()
-    else:
-        data = _encode([json.loads(t) for t in texts], fmt, kind)
-    write_atomic(path, data)
+    lines = "".join(t + "\n" for t in texts).encode()
+    write_atomic(path, lines if fmt == "jsonl" else _parquet_from_json(lines, json.loads(texts[0]), kind))
     return path
+
+
+def _parquet_from_json(lines: bytes, first: dict, kind: str) -> bytes:
+    """JSON Lines -> Parquet through Arrow's C++ JSON reader (4-5x faster than from Python dicts).
+    The records of one shard come from one run, so they share the first one's settings."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    schema = _schema(kind, [first])
+    options = pj.ParseOptions(explicit_schema=pa.schema([f for f in schema if f.name != "settings"]),
+                              unexpected_field_behavior="ignore")
+    table = pj.read_json(pa.BufferReader(lines), parse_options=options)
+    if "settings" in schema.names:
+        table = table.append_column("settings", pa.array([json.dumps(first["settings"], sort_keys=True)] *
+                                                         table.num_rows, pa.string()))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def shards(folder: Path, kind: str, fmt: str) -> list[Path]:
