@@ -132,17 +132,27 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
-def workers_of_session() -> list[int]:
-    """This run's OCR actors: the only Ray Data MapWorker processes of the local Ray it started."""
-    pids = []
+def workers_of(driver: int) -> list[int]:
+    """The OCR actors (Ray Data MapWorker processes) below `driver`: its local Ray's raylet is its
+    child, the actors the raylet's. Other Ray runs on the machine are not counted."""
+    parent, workers = {}, []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
+                parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
                 if b"MapWorker" in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
+                    workers.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
                 pass
-    return pids
+
+    def below(pid: int) -> bool:
+        while pid > 1:
+            pid = parent.get(pid, 0)
+            if pid == driver:
+                return True
+        return False
+
+    return [pid for pid in workers if below(pid)]
 
 
 def long_run(args) -> dict:
@@ -162,7 +172,7 @@ def long_run(args) -> dict:
         reader.start()
         while proc.poll() is None:
             written = sum(1 for _ in (out / "results").glob("part-*")) if (out / "results").is_dir() else 0
-            workers = {pid: rss_mib(pid) for pid in workers_of_session()}
+            workers = {pid: rss_mib(pid) for pid in workers_of(proc.pid)}
             samples.append((round(time.monotonic() - start, 1), written, rss_mib(proc.pid),
                             {p: m for p, m in workers.items() if m}))
             time.sleep(2)
