@@ -128,6 +128,26 @@ def test_shards_round_trip_skip_temporaries_and_deduplicate(tmp_path, fmt):
         ("/y.png", None, "/y.png: broken")]
 
 
+def test_worker_without_ray_word_boxes_in_parquet(tmp_path):
+    """OcrWorker as Ray calls it, here in process: records of a picture, a PDF page and a bad file."""
+    from ocrflow.batch.runner import recorded_settings
+    from ocrflow.batch.worker import OcrWorker
+    from ocrflow.config import PipelineConfig
+
+    make_pdf(tmp_path / "doc.pdf", form_pages(1))
+    conf = PipelineConfig(return_word_box=True)
+    worker = OcrWorker(conf, recorded_settings(conf))
+    paths = [str(IMAGES[1]), str(tmp_path / "doc.pdf"), str(tmp_path / "doc.pdf"), str(tmp_path / "none.png")]
+    out = worker({"unit": np.array(["a", "b", "c", "d"]), "path": np.array(paths), "page": np.array([-1, 0, 1, -1])})
+    assert list(out["ok"]) == [True, True, False, False]
+    records = [json.loads(t) for t in out["record"]]
+    assert "past the end of the PDF" in records[2]["reason"] and "no such file" in records[3]["reason"]
+    assert records[0]["page_index"] is None and records[1]["page_index"] == 0
+    assert len(records[0]["text_word"]) == len(records[0]["rec_text"]) > 0
+    shard = store.write_json_shard(tmp_path, "results", ["a", "b"], list(out["record"][:2]), "parquet")
+    assert store.read_shard(shard) == records[:2]  # nested word boxes and settings survive Parquet
+
+
 def test_resume_refuses_other_settings(tmp_path):
     store.check_settings(tmp_path, {"det_model": "a", "limits": {"max_pages": 5}})
     store.check_settings(tmp_path, {"det_model": "a", "limits": {"max_pages": 5}})
