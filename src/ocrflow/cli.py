@@ -243,6 +243,7 @@ VERBS = {
     "check_dataset": ("ocrflow.eval.check", "validate a labelled dataset (files, polygons, characters)"),
     "models": ("ocrflow.models.cli", "list, inspect, fetch and remove models"),
     "train": ("ocrflow.train.cli", "fine-tune detection or recognition models"),
+    "batch": ("ocrflow.batch.cli", "OCR an archive on a Ray cluster (or a local Ray), resumable, each page once"),
 }
 
 
