@@ -50,6 +50,17 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
 
 
+def add_stage_flags(ap: argparse.ArgumentParser) -> None:
+    """--ocr_version and the stage flags (the main command and `ocrflow batch`)."""
+    ap.add_argument("--ocr_version", choices=tuple(OCR_VERSIONS),
+                    help="the det/rec pair of a PP-OCR version (PP-OCRv6: PP-OCRv6_small); --det_model / "
+                    "--rec_model win over it")
+    for name, text in STAGE_FLAGS.items():
+        ap.add_argument(f"--{name}", type=_bool, nargs="?", const=True, metavar="BOOL", help=text)
+    for name, text in STAGE_MODEL_FLAGS.items():
+        ap.add_argument(f"--{name}", help=text)
+
+
 # Input limits (limits.Limits; the same keys in the pipeline YAML).
 LIMIT_FLAGS = {
     "max_pixels": (int, "most pixels of one image or rendered PDF page (default 100000000)"),
@@ -92,13 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--det_model", help="detection model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_model", help="recognition model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_batch_size", type=int, help="text lines per recognition batch (default 6)")
-    ap.add_argument("--ocr_version", choices=tuple(OCR_VERSIONS),
-                    help="the det/rec pair of a PP-OCR version (PP-OCRv6: PP-OCRv6_small); --det_model / "
-                    "--rec_model win over it")
-    for name, text in STAGE_FLAGS.items():
-        ap.add_argument(f"--{name}", type=_bool, nargs="?", const=True, metavar="BOOL", help=text)
-    for name, text in STAGE_MODEL_FLAGS.items():
-        ap.add_argument(f"--{name}", help=text)
+    add_stage_flags(ap)
     ap.add_argument("--cpu_threads", type=int, help="threads per model on CPU (default: all cores)")
     ap.add_argument("--pdf_render_scale", type=float, help="PDF pixels per point / 72 dpi (default 2.0 = 144 dpi)")
     for name, (kind, text) in {**DET_FLAGS, **LIMIT_FLAGS}.items():

@@ -13,11 +13,11 @@ import sys
 
 from ..errors import OcrflowError
 
-SETTINGS = ("det_model", "rec_model", "rec_batch_size", "backend", "pdf_render_scale")
+SETTINGS = ("det_model", "rec_model", "rec_batch_size", "backend", "pdf_render_scale", "ocr_version")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..cli import DET_FLAGS, LIMIT_FLAGS
+    from ..cli import DET_FLAGS, LIMIT_FLAGS, add_stage_flags
 
     ap = argparse.ArgumentParser(
         prog="ocrflow batch",
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rec_model", help="recognition model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_batch_size", type=int, help="text lines per recognition batch (default 6)")
     ap.add_argument("--pdf_render_scale", type=float, help="PDF pixels per point / 72 dpi (default 2.0)")
+    add_stage_flags(ap)
     for name, (kind, text) in {**DET_FLAGS, **LIMIT_FLAGS}.items():
         ap.add_argument(f"--{name}", type=kind, help=text)
     ap.add_argument("--return_word_box", action="store_true", help="add text_word / text_word_region")
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..cli import DET_FLAGS, LIMIT_FLAGS
+    from ..cli import DET_FLAGS, LIMIT_FLAGS, STAGE_FLAGS, STAGE_MODEL_FLAGS
 
     args = build_parser().parse_args(argv)
     logging.getLogger("ocrflow").setLevel(logging.INFO)  # the progress lines
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         from ..models.store import OFFLINE_ENV
 
         os.environ[OFFLINE_ENV] = "1"  # set before Ray starts: a local Ray's workers inherit it
-    settings = {k: getattr(args, k) for k in (*SETTINGS, *DET_FLAGS, *LIMIT_FLAGS) if getattr(args, k) is not None}
+    settings = {k: getattr(args, k) for k in (*SETTINGS, *STAGE_FLAGS, *STAGE_MODEL_FLAGS, *DET_FLAGS, *LIMIT_FLAGS)
+                if getattr(args, k) is not None}
     if args.return_word_box:
         settings["return_word_box"] = True
     try:
