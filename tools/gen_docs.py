@@ -99,7 +99,12 @@ def _table(cls, skip=()) -> list[str]:
 
 
 def _help(parser: argparse.ArgumentParser) -> list[str]:
-    return ["```text", parser.format_help().rstrip(), "```"]
+    out = ["```text", parser.format_help().rstrip(), "```"]
+    for action in parser._actions:  # sub-commands: each with its own flags
+        if isinstance(action.choices, dict):
+            for sub in action.choices.values():
+                out += ["", "```text", sub.format_help().rstrip(), "```"]
+    return out
 
 
 def render() -> str:

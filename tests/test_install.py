@@ -1,0 +1,103 @@
+"""Install paths from clean virtual environments (integration): the wheel `python -m build` makes reads the
+boarding pass with no dev tools, and `pip install '.[gpu]'` leaves onnxruntime-gpu as the only ONNX Runtime.
+
+The models come from the existing cache (OCRFLOW_HOME, offline), so the first test needs no network beyond
+the dependencies' wheels; the second downloads onnxruntime-gpu (~300 MB) once, then pip's cache serves it.
+OCRFLOW_SKIP_INSTALL_TESTS=1 skips both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from conftest import DEMO
+
+ROOT = Path(__file__).resolve().parents[1]
+NETWORK_TROUBLE = ("Could not find a version", "NewConnectionError", "Temporary failure in name resolution",
+                   "No matching distribution", "ConnectTimeout", "Network is unreachable")
+
+pytestmark = pytest.mark.skipif(os.environ.get("OCRFLOW_SKIP_INSTALL_TESTS") == "1",
+                                reason="OCRFLOW_SKIP_INSTALL_TESTS=1")
+
+
+def _clean_env(**extra) -> dict:
+    """The environment without this checkout on the path, as a user's shell has it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env.update(extra)
+    return env
+
+
+def _run(cmd, timeout=900, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def _fresh_venv(path: Path) -> Path:
+    venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    return path / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _pip_install(bin_dir: Path, *args, cwd=None):
+    proc = _run([bin_dir / "python", "-m", "pip", "install", "-q", *args], cwd=cwd, env=_clean_env())
+    if proc.returncode != 0 and any(s in proc.stderr for s in NETWORK_TROUBLE):
+        pytest.skip(f"pip could not reach an index: {proc.stderr.strip().splitlines()[-1]}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _installed(bin_dir: Path) -> dict[str, str]:
+    proc = _run([bin_dir / "python", "-m", "pip", "list", "--format=freeze"], env=_clean_env())
+    return dict(line.split("==", 1) for line in proc.stdout.splitlines() if "==" in line)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    if importlib.util.find_spec("build"):  # the sdist, then the wheel built from it (so the sdist is complete)
+        proc = _run([sys.executable, "-m", "build", "--outdir", out, ROOT], env=_clean_env())
+    else:  # an environment made before `build` joined the test extra
+        proc = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ROOT], env=_clean_env())
+    if proc.returncode != 0 and any(s in proc.stderr + proc.stdout for s in NETWORK_TROUBLE):
+        pytest.skip("the build back-end could not be fetched")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    [whl] = out.glob("ocrflow-*.whl")
+    return whl
+
+
+def test_wheel_installs_and_reads_the_boarding_pass(wheel, tmp_path):
+    bin_dir = _fresh_venv(tmp_path / "venv")
+    _pip_install(bin_dir, wheel)
+    names = _installed(bin_dir)
+    assert not {"pytest", "ruff", "fastapi", "torch"} & set(names)  # no dev tools came along
+    if platform.machine() in ("x86_64", "AMD64", "aarch64", "arm64"):  # OpenVINO is the one CPU runtime
+        assert "openvino" in names and "onnxruntime" not in names and "onnxruntime-gpu" not in names, names
+    home = os.environ.get("OCRFLOW_HOME") or str(Path.home() / ".cache" / "ocrflow")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / DEMO.name).write_bytes(DEMO.read_bytes())
+    proc = _run([bin_dir / "ocrflow", "--pipeline", "OCR", "--input", DEMO.name], timeout=300, cwd=work,
+                env=_clean_env(OCRFLOW_HOME=home, OCRFLOW_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "BOARDING" in proc.stdout and "登机牌" in proc.stdout and "MU2379" in proc.stdout
+    # the installed package, not this checkout
+    proc = _run([bin_dir / "python", "-c", "import ocrflow; print(ocrflow.__file__)"], env=_clean_env(), cwd=work)
+    assert "site-packages" in proc.stdout
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") or os.name == "nt")
+                    or platform.machine() not in ("x86_64", "AMD64", "aarch64"),
+                    reason="onnxruntime-gpu has wheels for x86-64 / ARM64 Linux and Windows only")
+def test_gpu_extra_installs_only_the_cuda_runtime(tmp_path):
+    bin_dir = _fresh_venv(tmp_path / "venv")
+    _pip_install(bin_dir, ".[gpu]", cwd=ROOT)
+    names = _installed(bin_dir)
+    assert "onnxruntime-gpu" in names and "onnxruntime" not in names, names
+    code = "import onnxruntime; print(onnxruntime.get_available_providers())"
+    proc = _run([bin_dir / "python", "-c", code], env=_clean_env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "CUDAExecutionProvider" in proc.stdout, proc.stdout
