@@ -8,9 +8,9 @@ OCRFLOW_SKIP_INSTALL_TESTS=1 skips both.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import venv
@@ -55,13 +55,25 @@ def _installed(bin_dir: Path) -> dict[str, str]:
     return dict(line.split("==", 1) for line in proc.stdout.splitlines() if "==" in line)
 
 
+def _source_copy(dest: Path) -> Path:
+    """What a clone holds for packaging, copied so that builds leave nothing in the checkout."""
+    dest.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(ROOT / name, dest / name)
+    shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    src = _source_copy(tmp_path_factory.mktemp("src") / "ocrflow")
     out = tmp_path_factory.mktemp("dist")
-    if importlib.util.find_spec("build"):  # the sdist, then the wheel built from it (so the sdist is complete)
-        proc = _run([sys.executable, "-m", "build", "--outdir", out, ROOT], env=_clean_env())
+    has_build = _run([sys.executable, "-c", "import build.__main__"], cwd=out).returncode == 0
+    if has_build:  # the sdist, then the wheel built from it (so the sdist is complete)
+        proc = _run([sys.executable, "-m", "build", "--outdir", out, src], cwd=out, env=_clean_env())
     else:  # an environment made before `build` joined the test extra
-        proc = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ROOT], env=_clean_env())
+        proc = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, src], cwd=out,
+                    env=_clean_env())
     if proc.returncode != 0 and any(s in proc.stderr + proc.stdout for s in NETWORK_TROUBLE):
         pytest.skip("the build back-end could not be fetched")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
@@ -94,7 +106,7 @@ def test_wheel_installs_and_reads_the_boarding_pass(wheel, tmp_path):
                     reason="onnxruntime-gpu has wheels for x86-64 / ARM64 Linux and Windows only")
 def test_gpu_extra_installs_only_the_cuda_runtime(tmp_path):
     bin_dir = _fresh_venv(tmp_path / "venv")
-    _pip_install(bin_dir, ".[gpu]", cwd=ROOT)
+    _pip_install(bin_dir, ".[gpu]", cwd=_source_copy(tmp_path / "ocrflow"))
     names = _installed(bin_dir)
     assert "onnxruntime-gpu" in names and "onnxruntime" not in names, names
     code = "import onnxruntime; print(onnxruntime.get_available_providers())"
