@@ -37,15 +37,22 @@ SLOW_TESTS = {
     "test_config": ("test_predict_is_thread_safe_with_overrides",
                     "test_predict_override_changes_result_but_not_config"),
     "test_cli": ("test_pipeline_yaml_and_flag_override", "test_limit_flags_and_url_allow",
-                 "test_pdf_input_saves_one_file_per_page", "test_unwritable_save_path_is_a_clear_error"),
+                 "test_pdf_input_saves_one_file_per_page", "test_unwritable_save_path_is_a_clear_error",
+                 "test_folder_with_one_bad_file", "test_quiet_prints_nothing", "test_yaml_global_input_is_used",
+                 "test_missing_input_file"),
     "test_hpip": ("test_exact_path_recognises_page_by_page",
                   "test_fast_path_pools_recognition_across_the_pages_of_one_call",
-                  "test_use_hpip_changes_the_environment_only_with_process_tuning"),
+                  "test_use_hpip_changes_the_environment_only_with_process_tuning",
+                  "test_pool_is_flushed_at_its_limits_and_before_a_bad_input",
+                  *(f"test_fast_path_reads_what_the_exact_path_reads[{name}]"  # the demo stays in the fast layer
+                    for name in ("11.jpg", "korean_1.jpg", "00009282.jpg", "00207393.jpg"))),
     "test_export": ("test_service_returns_the_searchable_pdf", "test_cli_output_formats",
                     "test_searchable_pdf_of_a_pdf_keeps_its_pages"),
     "test_bad_input": ("test_huge_bgr_array_memory_is_bounded", "test_huge_gray_array_memory_is_bounded"),
     "test_models": ("test_ppocrv5_models_by_name_read_the_demo",
                     "test_pipeline_with_local_model_dir_matches_named_model"),
+    "test_eval": ("test_eval_command_writes_table_and_json",),
+    "test_inputs": ("test_pdf_render_scale_setting", "test_two_page_pdf"),
 }
 
 
@@ -53,7 +60,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         layer = _LAYER_OF.get(item.path.stem, "integration")
         item.add_marker(layer)
-        if layer == "integration" or item.originalname in SLOW_TESTS.get(item.path.stem, ()):
+        slow = SLOW_TESTS.get(item.path.stem, ())
+        if layer == "integration" or item.originalname in slow or item.name in slow:
             item.add_marker("slow")
 
 
