@@ -56,6 +56,28 @@ SLOW_TESTS = {
 }
 
 
+def _marker_sets(stem: str) -> list[set[str]]:
+    """The marker sets the tests of a file can have (integration tests are always slow)."""
+    layer = _LAYER_OF.get(stem, "integration")
+    return [{"integration", "slow"}] if layer == "integration" else [{layer}, {layer, "slow"}]
+
+
+def pytest_ignore_collect(collection_path, config):
+    # A file none of whose tests a -m expression selects is not even imported: the integration files
+    # import FastAPI, Hypothesis, PyTorch..., seconds of the fast layer's minute.
+    expr = config.getoption("markexpr")
+    if not expr or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    try:
+        from _pytest.mark.expression import Expression
+    except ImportError:  # pytest moved it: collect everything, deselect as usual
+        return None
+    compiled = Expression.compile(expr)
+    if not any(compiled.evaluate(lambda name, m=m: name in m) for m in _marker_sets(collection_path.stem)):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         layer = _LAYER_OF.get(item.path.stem, "integration")
