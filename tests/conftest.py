@@ -39,7 +39,8 @@ SLOW_TESTS = {
     "test_cli": ("test_pipeline_yaml_and_flag_override", "test_limit_flags_and_url_allow",
                  "test_pdf_input_saves_one_file_per_page", "test_unwritable_save_path_is_a_clear_error",
                  "test_folder_with_one_bad_file", "test_quiet_prints_nothing", "test_yaml_global_input_is_used",
-                 "test_missing_input_file"),
+                 "test_missing_input_file", "test_gpu_on_cpu_machine_is_an_error",
+                 "test_other_devices_are_not_supported"),
     "test_hpip": ("test_exact_path_recognises_page_by_page",
                   "test_fast_path_pools_recognition_across_the_pages_of_one_call",
                   "test_use_hpip_changes_the_environment_only_with_process_tuning",
@@ -47,12 +48,14 @@ SLOW_TESTS = {
                   *(f"test_fast_path_reads_what_the_exact_path_reads[{name}]"  # the demo stays in the fast layer
                     for name in ("11.jpg", "korean_1.jpg", "00009282.jpg", "00207393.jpg"))),
     "test_export": ("test_service_returns_the_searchable_pdf", "test_cli_output_formats",
-                    "test_searchable_pdf_of_a_pdf_keeps_its_pages"),
-    "test_bad_input": ("test_huge_bgr_array_memory_is_bounded", "test_huge_gray_array_memory_is_bounded"),
+                    "test_searchable_pdf_of_a_pdf_keeps_its_pages",
+                    "test_cli_never_writes_over_an_input_or_twice_to_one_name"),
+    "test_bad_input": ("test_huge_bgr_array_memory_is_bounded", "test_huge_gray_array_memory_is_bounded",
+                       "test_file_above_pixel_limit_via_pipeline", "test_truncated_jpeg_decodes_partially"),
     "test_models": ("test_ppocrv5_models_by_name_read_the_demo",
                     "test_pipeline_with_local_model_dir_matches_named_model"),
     "test_eval": ("test_eval_command_writes_table_and_json",),
-    "test_inputs": ("test_pdf_render_scale_setting", "test_two_page_pdf"),
+    "test_inputs": ("test_pdf_render_scale_setting", "test_two_page_pdf", "test_list_of_path_and_array_keeps_order"),
 }
 
 
