@@ -1,7 +1,7 @@
 """Tests for ocrflow.det: resize rule, normalisation, DB post-processing, reading order, DetParams.
 
 Pure numpy/OpenCV; no model is loaded. The expected numbers are worked out by hand from the
-rules in PIPELINE_FACTS.md sections 1-2.
+rules in docs/dev/pipeline-facts.md sections 1-2.
 """
 
 from __future__ import annotations

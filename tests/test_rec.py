@@ -1,6 +1,6 @@
 """Tests for ocrflow.rec: per-crop resize/normalise, batching plan, padding, dictionary, CTC decode.
 
-Pure numpy/OpenCV; no model is loaded. Rules from PIPELINE_FACTS.md sections 4-5.
+Pure numpy/OpenCV; no model is loaded. Rules from docs/dev/pipeline-facts.md sections 4-5.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Text detection: resize and normalise for the DB model, DB post-processing, reading order.
 
 Pure numpy/OpenCV functions, rule for rule as the PaddleX 3.x OCR pipeline on PP-OCRv4
-(see PIPELINE_FACTS.md sections 1-2): limit 960/max, multiples of 32, ImageNet mean/std on
+(see docs/dev/pipeline-facts.md sections 1-2): limit 960/max, multiples of 32, ImageNet mean/std on
 the BGR image, DB 0.3/0.6/1.5, fast box score, no dilation, TL-y-then-x order with the
 10 px bubble pass.
 """

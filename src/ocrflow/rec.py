@@ -1,6 +1,6 @@
 """Text recognition: per-crop resize and normalise, batching plan, CTC greedy decode.
 
-Rule for rule as the PaddleX 3.x pipeline (PIPELINE_FACTS.md sections 4-5): height 48; each crop
+Rule for rule as the PaddleX 3.x pipeline (docs/dev/pipeline-facts.md sections 4-5): height 48; each crop
 resized by its own ratio to min(ceil(48*w/h), int(48*max(320/48, w/h))) and right-padded with
 zeros to the widest in its batch; crops sorted by w/h (stable) and cut into batches; CTC with blank
 0 and the score = mean of the kept max-probabilities.

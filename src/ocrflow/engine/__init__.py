@@ -6,14 +6,13 @@ when it is installed (faster on these models, same answers), else ONNX Runtime.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Protocol
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DeviceError
 from .device import Device, parse_device
-from .onnxruntime import OrtModel
+from .runtime import gpu_hint, has_module, ort_missing_hint
 
 __all__ = ["BACKENDS", "Device", "Engine", "OrtModel", "load_model", "parse_device", "pick_backend"]
 
@@ -40,9 +39,18 @@ def pick_backend(backend: str, device: Device) -> str:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend != "auto":
         return backend
-    if device.kind == "cpu" and importlib.util.find_spec("openvino") is not None:
+    if device.kind == "cpu" and has_module("openvino"):
         return "openvino"
     return "onnxruntime"
+
+
+def __getattr__(name: str):
+    # ONNX Runtime is imported only when a model runs on it: a CPU install may have OpenVINO alone.
+    if name == "OrtModel":
+        from .onnxruntime import OrtModel
+
+        return OrtModel
+    raise AttributeError(name)
 
 
 def load_model(path, device: Device | str = "cpu", threads: int | None = None, backend: str = "auto",
@@ -59,4 +67,10 @@ def load_model(path, device: Device | str = "cpu", threads: int | None = None, b
         from .openvino import OvModel
 
         return OvModel(path, dev, threads=threads, precision=precision, shape_cache=shape_cache, pixels=pixels)
+    if not has_module("onnxruntime"):
+        if dev.kind == "gpu":
+            raise DeviceError(f"device {dev} needs ONNX Runtime's CUDA build: {gpu_hint()}")
+        raise ConfigError(ort_missing_hint())
+    from .onnxruntime import OrtModel
+
     return OrtModel(path, dev, threads=threads)

@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 from ..errors import DeviceError, ModelError
 from .device import Device
+from .runtime import gpu_hint
 
 
 def _session_options(threads: int | None) -> ort.SessionOptions:
@@ -31,8 +32,7 @@ def _providers(device: Device) -> list:
     if "CUDAExecutionProvider" not in available:
         raise DeviceError(
             f"device {device} was asked for, but this onnxruntime has no CUDA provider "
-            f"(available: {', '.join(available)}). Install the GPU build: "
-            "pip uninstall onnxruntime && pip install 'ocrflow[gpu]'"
+            f"(available: {', '.join(available)}). {gpu_hint()}"
         )
     # DEFAULT conv search: EXHAUSTIVE re-searches for every new input width (slow OCR on GPU).
     cuda = {"device_id": device.index, "cudnn_conv_algo_search": "DEFAULT"}

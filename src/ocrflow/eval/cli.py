@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure detection (precision/recall/Hmean), recognition (accuracy, 1 - normalised edit "
         "distance) or end-to-end line accuracy, with PaddleOCR's metric definitions.",
         epilog="Examples:\n"
-        "  ocrflow eval --task e2e --data ../shared/data/sroie_dev\n"
+        "  ocrflow eval --task e2e --data ./sroie_dev\n"
         "  ocrflow eval --task det --data train_data/det/test.txt --format paddle-det\n"
         "  ocrflow eval --task rec --data train_data/rec/val.txt --rec_model ./my_rec/ --json rec.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,4 +1,4 @@
-"""Accuracy metrics, defined exactly as PaddleOCR's (PIPELINE_FACTS.md section 9).
+"""Accuracy metrics, defined exactly as PaddleOCR's (docs/dev/pipeline-facts.md section 9).
 
 Detection: ICDAR-style IoU matching (greedy in GT then detection order, IoU > 0.5, don't-care
 regions), micro-averaged precision / recall / Hmean. Recognition: exact-match accuracy and
