@@ -155,8 +155,8 @@ def line_input_v2(crops: list[np.ndarray]) -> np.ndarray:
 
 
 class LineOrientation:
-    """Turns upside-down text lines: classifies each crop 0/180 and rotates the 180 ones
-    (rotate_image, as PaddleX). Angles are PaddleX's textline_orientation_angles: 0 or 1."""
+    """Turns upside-down text lines: classifies each crop 0/180 and turns the 180 ones (`turn`).
+    Angles are PaddleX's textline_orientation_angles: 0 or 1."""
 
     # the score a 180 class needs: PaddleOCR's cls_thresh for its v2 classifier; PaddleX takes the top class
     THRESHOLDS = {"v2": 0.9, "lcnet": 0.0}
@@ -188,4 +188,10 @@ class LineOrientation:
         """(angles, the crops with those classed 180 turned)."""
         with stage(timer, "textline_ori"):
             angles = self.classify(crops) if crops else []
-            return angles, [rotate_image(c, 180) if a else c for c, a in zip(crops, angles)]
+            return angles, [self.turn(c) if a else c for c, a in zip(crops, angles)]
+
+    def turn(self, crop: np.ndarray) -> np.ndarray:
+        """A crop turned 180 degrees by the rule of the classifier's own pipeline: PaddleOCR 2.x flips
+        the v2 classifier's lines exactly (cv2.rotate); PaddleX 3.x turns them with rotate_image.
+        On 40 SROIE receipts turned 180, the exact flip read 1.1 points more lines right."""
+        return cv2.rotate(crop, cv2.ROTATE_180) if self.kind == "v2" else rotate_image(crop, 180)
