@@ -35,22 +35,23 @@ def rotate_image(image: np.ndarray, angle: float) -> np.ndarray:
         raise ValueError(f"angle must be in [0, 360), got {angle}")
     if angle < 1e-7:
         return image
-    h, w = image.shape[:2]
+    mat, size = _rotation(*image.shape[:2], angle)
+    return cv2.warpAffine(image, mat, size, flags=cv2.INTER_CUBIC)
+
+
+def _rotation(h: int, w: int, angle: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """rotate_image's 2 x 3 matrix for an h x w image and its output (width, height)."""
     mat = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     cos, sin = abs(mat[0, 0]), abs(mat[0, 1])
     new_w, new_h = int(h * sin + w * cos), int(h * cos + w * sin)
     mat[0, 2] += (new_w - w) / 2
     mat[1, 2] += (new_h - h) / 2
-    return cv2.warpAffine(image, mat, (new_w, new_h), flags=cv2.INTER_CUBIC)
+    return mat, (new_w, new_h)
 
 
 def rotation_matrix(h: int, w: int, angle: float) -> np.ndarray:
     """The 2 x 3 matrix rotate_image applies to an h x w image: maps input (x, y) to the output."""
-    mat = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    cos, sin = abs(mat[0, 0]), abs(mat[0, 1])
-    mat[0, 2] += (int(h * sin + w * cos) - w) / 2
-    mat[1, 2] += (int(h * cos + w * sin) - h) / 2
-    return mat
+    return _rotation(h, w, angle)[0]
 
 
 def to_input(points: np.ndarray, angle: int, input_hw: tuple[int, int]) -> np.ndarray:
