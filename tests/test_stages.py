@@ -176,3 +176,30 @@ def test_a_classifier_folder_given_as_the_detector_is_refused(tmp_path):
     pipe = create_pipeline("OCR", use_doc_orientation_classify=True, doc_orientation_classify_model=str(folder))
     turned = cv2.rotate(cv2.imread(str(DEMO)), cv2.ROTATE_90_COUNTERCLOCKWISE)
     assert next(pipe.predict(turned))["doc_preprocessor_res"]["angle"] == 270
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdftotext") is None, reason="poppler-utils not installed")
+def test_cli_searchable_pdf_of_a_turned_scan(tmp_path):
+    """With page orientation, the CLI's PDF is made of the turned-upright pages, so the text layer
+    lands where its words are (on the PDF's own, sideways page it would not)."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    turned = cv2.rotate(cv2.imread(str(DEMO)), cv2.ROTATE_90_CLOCKWISE)
+    source = tmp_path / "sideways.pdf"
+    Image.fromarray(cv2.cvtColor(turned, cv2.COLOR_BGR2RGB)).save(source, "PDF", resolution=144.0)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "ocrflow.cli", "--pipeline", "OCR", "--input", str(source),
+                           "--use_doc_orientation_classify", "--save_path", str(out), "--output_format", "pdf",
+                           "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    import pikepdf
+
+    with pikepdf.open(out / "sideways.pdf") as pdf:
+        x0, y0, x1, y1 = (float(v) for v in pdf.pages[0].mediabox)
+    assert x1 - x0 > y1 - y0  # the upright (landscape) page, not the sideways (portrait) one
+    text = subprocess.run(["pdftotext", str(out / "sideways.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "BOARDING" in text

@@ -164,7 +164,11 @@ def run_pipeline(args: argparse.Namespace) -> int:
     pipeline = create_pipeline(args.pipeline, device=args.device, use_hpip=args.use_hpip, **settings)
     failures: list[str] = []
     count = 0
-    documents = Documents(args.save_path, formats, _input_files(source)) if args.save_path else None
+    # A page turned or unwarped by the stages has its boxes on the corrected page, not on the PDF's own
+    # page: such documents are written from the page images.
+    pages_changed = pipeline.config.use_doc_orientation_classify or pipeline.config.use_doc_unwarping
+    documents = (Documents(args.save_path, formats, _input_files(source), keep_pdf_pages=not pages_changed)
+                 if args.save_path else None)
     try:
         for res in pipeline.predict(source, on_error=lambda label, exc: failures.append(str(exc))):
             count += 1
@@ -189,8 +193,9 @@ class Documents:
     No document is written over an input file or over another document of this run: a name that
     would be is given the input's suffix (a_png.pdf), then a number."""
 
-    def __init__(self, folder: str, formats: list[str], inputs: set[Path]):
+    def __init__(self, folder: str, formats: list[str], inputs: set[Path], keep_pdf_pages: bool = True):
         self.folder, self.formats, self.inputs = Path(folder), formats, inputs
+        self.keep_pdf_pages = keep_pdf_pages  # a PDF input's own pages, with the text layer added
         self.writer = None
         self.input = None
         self.written: set[Path] = set()
@@ -219,7 +224,8 @@ class Documents:
             self.close()
             stem, suffix = name_of(path) if path else (res._name, "")
             name = self._name(stem, suffix)
-            local_pdf = res["page_index"] is not None and path and not is_url(path) and Path(path).is_file()
+            local_pdf = (self.keep_pdf_pages and res["page_index"] is not None and path and not is_url(path)
+                         and Path(path).is_file())
             try:
                 self.writer = InputWriter(self.folder, name, self.formats, path if local_pdf else None)
             except InputError as exc:  # a PDF pikepdf will not take: its pages as images instead
