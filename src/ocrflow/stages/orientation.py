@@ -79,11 +79,10 @@ def doc_input(image: np.ndarray) -> np.ndarray | None:
     rh, rw = round(h * scale), round(w * scale)
     if max(rh, rw) > DOC_MAX_LONG_SIDE:
         return None
-    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if (rh, rw) != (h, w):
-        rgb = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_LINEAR)
+    if (rh, rw) != (h, w):  # resized before the channel swap: the same pixels, without a full-page copy
+        image = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR)
     y, x = max(0, (rh - DOC_CROP) // 2), max(0, (rw - DOC_CROP) // 2)
-    return _normalise(rgb[y : y + DOC_CROP, x : x + DOC_CROP])
+    return _normalise(cv2.cvtColor(image[y : y + DOC_CROP, x : x + DOC_CROP], cv2.COLOR_BGR2RGB))
 
 
 def _labels(model, expected: tuple, name: str) -> tuple:
