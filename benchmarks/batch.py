@@ -1,6 +1,7 @@
 """`ocrflow batch` on Ray against the in-process command, side by side in one run, and a long run.
 
     python benchmarks/batch.py [--pages 200] [--rounds 1] [--data DIR] [--json FILE]
+                               [--configs inproc,ray_1x2,ray_2x1,ray_1x1] [--pages_per_block N]
     python benchmarks/batch.py --long 20000 [--json FILE]
 
 Throughput: the same PAGES pages (FUNSD's 50 scanned forms, repeated under other names) through
@@ -59,13 +60,15 @@ def make_pages(folder: Path, data: Path, count: int) -> None:
         shutil.copy(src, folder / f"{i:05d}_{src.name}")
 
 
-def run_config(name: str, folder: Path, work: Path) -> dict:
+def run_config(name: str, folder: Path, work: Path, block: int | None = None) -> dict:
     base = [sys.executable, "-m", "ocrflow.cli"]
     if CONFIGS[name] is None:
         cmd = [*base, "--pipeline", "OCR", "--input", str(folder), "--quiet", "--cpu_threads", "2"]
     else:
         out = work / f"out-{name}-{time.monotonic_ns()}"
         cmd = [*base, "batch", "--input", str(folder), "--output", str(out), *CONFIGS[name]]
+        if block:
+            cmd += ["--pages_per_block", str(block)]
     before = load()
     start = time.monotonic()
     proc = subprocess.run(cmd, env=env(), capture_output=True, text=True)
@@ -91,11 +94,11 @@ def throughput(args) -> dict:
         folder = work / "pages"
         folder.mkdir()
         make_pages(folder, args.data, args.pages)
-        rounds = {name: [] for name in CONFIGS}
+        rounds = {name: [] for name in args.configs}
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}, {args.pages} pages", flush=True)
-            for name in CONFIGS:
-                rounds[name].append(run_config(name, folder, work))
+            for name in args.configs:
+                rounds[name].append(run_config(name, folder, work, args.pages_per_block))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -103,9 +106,8 @@ def throughput(args) -> dict:
         return round(statistics.median(x["pages_per_s"] / y["pages_per_s"] for x, y in zip(rounds[a], rounds[b])), 3)
 
     median = {name: sorted(rs, key=lambda x: x["pages_per_s"])[len(rs) // 2] for name, rs in rounds.items()}
-    ratios = {"ray_1x2 / inproc": median_ratio("ray_1x2", "inproc"),
-              "ray_2x1 / inproc": median_ratio("ray_2x1", "inproc"),
-              "ray_2x1 / ray_1x1": median_ratio("ray_2x1", "ray_1x1")}
+    pairs = [("ray_1x2", "inproc"), ("ray_2x1", "inproc"), ("ray_2x1", "ray_1x1")]
+    ratios = {f"{a} / {b}": median_ratio(a, b) for a, b in pairs if a in rounds and b in rounds}
     print("median pages/s:", {k: v["pages_per_s"] for k, v in median.items()})
     print("ratios (median of same-round ratios):", ratios)
     return {"pages": args.pages, "median": median, "ratios": ratios, "rounds": rounds}
@@ -211,6 +213,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=FUNSD, help="images to repeat (default FUNSD's test forms)")
     ap.add_argument("--long", type=int, help="the long run instead: this many small synthetic pages")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--configs", type=lambda v: v.split(","), default=list(CONFIGS),
+                    help=f"which of {','.join(CONFIGS)} to run (default all)")
+    ap.add_argument("--pages_per_block", type=int, help="ocrflow batch's --pages_per_block (default: its own)")
     args = ap.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {load():.2f}", flush=True)
     figures = long_run(args) if args.long else throughput(args)

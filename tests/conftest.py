@@ -22,7 +22,8 @@ DEMO = DATA / "general_ocr_002.png"  # the seed's boarding pass (a JPEG despite 
 
 
 LAYERS = {
-    "unit": ("test_crop", "test_det", "test_rec", "test_draw", "test_runtime", "test_train_cli", "test_docs"),
+    "unit": ("test_crop", "test_det", "test_rec", "test_draw", "test_runtime", "test_train_cli", "test_docs",
+             "test_calibrate"),
     "golden": ("test_golden", "test_config", "test_timing", "test_models", "test_inputs", "test_bad_input",
                "test_result", "test_eval", "test_cli", "test_hpip", "test_export"),
     "integration": ("test_serving", "test_serving_browser", "test_serving_schema", "test_serving_security",

@@ -15,7 +15,7 @@ from conftest import DATA, DEMO
 from rapidfuzz.distance import Levenshtein
 
 from ocrflow import create_pipeline, det, rec, shapes
-from ocrflow.engine import hpip, load_model, parse_device
+from ocrflow.engine import calibrate, hpip, load_model, parse_device
 from ocrflow.errors import ConfigError, InputError
 from ocrflow.models import resolve
 
@@ -77,6 +77,16 @@ def test_openvino_settings_per_precision():
     assert fast.settings["SNIPPETS_MODE"] == "DISABLE" and fast.settings["INFERENCE_PRECISION_HINT"] == "bf16"
 
 
+def test_openvino_with_a_thread_count_does_not_pin_threads_to_cores():
+    # processes that share a machine by thread count (batch workers, OCRmyPDF jobs) must not all
+    # be pinned to the first cores
+    path = resolve("PP-OCRv4_mobile_rec", "rec").onnx
+    shared = load_model(path, "cpu", threads=1, backend="openvino")
+    assert shared._compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    assert shared._compiled.get_property("ENABLE_CPU_PINNING") is False
+    assert "ENABLE_CPU_PINNING" not in load_model(path, "cpu", backend="openvino").settings
+
+
 @pytest.fixture(scope="module")
 def fast():
     return create_pipeline("OCR", use_hpip=True)
@@ -87,8 +97,8 @@ def test_use_hpip_changes_the_environment_only_with_process_tuning(monkeypatch):
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
     create_pipeline("OCR", use_hpip=True)
     assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ
-    if hpip.choose(parse_device("cpu")).backend == "openvino":
-        create_pipeline("OCR", use_hpip=True, process_tuning=True)
+    tuned = create_pipeline("OCR", use_hpip=True, process_tuning=True)
+    if any(c.backend == "openvino" for c in tuned.calibration.values()):
         assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "2048"
 
 
@@ -112,12 +122,18 @@ def test_fast_path_reads_what_the_exact_path_reads(pipeline, fast, path):
 
 def test_fast_path_logs_its_choice(caplog):
     with caplog.at_level(logging.INFO, logger="ocrflow"):
-        create_pipeline("OCR", use_hpip=True)
+        fast = create_pipeline("OCR", use_hpip=True)
     choice = hpip.choose(parse_device("cpu"))
     [line] = [r.getMessage() for r in caplog.records if choice.reason in r.getMessage()]  # one profile, logged once
     assert all(f"{knob}=" in line for knob in hpip.KNOBS)
-    assert f"backend={choice.backend}" in line and f"precision={choice.precision}" in line
-    assert choice.backend in ("openvino", "onnxruntime")
+    assert "backend=measure" in line and "precision=measure" in line
+    # then each model's measured choice, with the figures behind it
+    for task in ("det", "rec"):
+        chosen = fast.calibration[task]
+        [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"use_hpip {task} model")]
+        assert f"{chosen.backend} {chosen.precision}" in line
+        assert calibrate.Candidate(chosen.backend, chosen.precision) in calibrate.candidates()
+        assert set(chosen.ms) == {str(c) for c in calibrate.candidates()} or len(calibrate.candidates()) == 1
 
 
 def test_profile_knobs_can_be_overridden():
@@ -251,7 +267,14 @@ def test_openvino_normalises_pixels_in_the_graph():
 
 
 def test_fast_path_on_openvino_takes_pixels(fast):
-    if hpip.choose(parse_device("cpu")).backend != "openvino":
-        pytest.skip("use_hpip runs ONNX Runtime here")
-    assert fast.det_model.takes_pixels and fast.rec_model.takes_pixels
+    for task, model in (("det", fast.det_model), ("rec", fast.rec_model)):
+        assert model.takes_pixels == (fast.calibration[task].backend == "openvino")
     assert fast.profile.fast_crops
+
+
+def test_use_hpip_with_a_fixed_backend_measures_only_its_candidates():
+    fixed = create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "onnxruntime"})
+    assert {c.backend for c in fixed.calibration.values()} == {"onnxruntime"}
+    assert not fixed.det_model.takes_pixels
+    with pytest.raises(ConfigError, match="hpip_profile.backend"):
+        create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "tensorrt"})

@@ -31,7 +31,8 @@ NOTES = {
     "use_hpip": "the fast path: bf16/f32 OpenVINO, shape buckets, lines of several pages together "
                 "([performance.md](performance.md))",
     "pdf_render_scale": "PDF pixels per point / 72 dpi (2.0: 144 dpi)",
-    "process_tuning": "process-wide tuning: larger oneDNN kernel cache, heap handed back to the OS (CLI, service)",
+    "process_tuning": "process-wide tuning: larger oneDNN kernel cache, heap handed back to the OS, OpenCV "
+                      "limited to cpu_threads (CLI, service, batch workers)",
     "limit_side_len": "detection resize target in pixels",
     "limit_type": "`max`: the longer side is brought down to limit_side_len; `min`: the shorter side up to it",
     "max_side_limit": "no side of the detection input exceeds this",

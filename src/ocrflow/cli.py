@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "with --get_pipeline_config, where to write OCR.yaml")
     ap.add_argument("--get_pipeline_config", metavar="NAME", help="write the pipeline's YAML config and exit")
     ap.add_argument("--use_hpip", action="store_true",
-                    help="high-performance inference: the fastest backend of this machine (OpenVINO bf16 on CPUs "
-                    "with AMX/AVX512-BF16), which may change a few characters; the choice is logged")
+                    help="high-performance inference: each model on the backend and precision measured "
+                    "fastest on this machine (once, cached), which may change a few characters; the choice is logged")
     ap.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"),
                     help="inference backend of the exact path (default auto: OpenVINO on CPU if installed)")
     ap.add_argument("--det_model", help="detection model name, or a local .onnx file / model directory")

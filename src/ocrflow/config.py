@@ -61,8 +61,9 @@ class PipelineConfig:
     use_hpip: bool = False
     pdf_render_scale: float = 2.0
     limits: Limits = field(default_factory=Limits)  # max_pixels, max_pages, max_bytes, render_timeout, url_*
-    # Process-wide tuning (the CLI and the service turn it on): a larger oneDNN kernel cache under
-    # use_hpip (an environment variable) and freed heap handed back to the OS every 100 predictions.
+    # Process-wide tuning (the CLI, the service and batch workers turn it on): a larger oneDNN kernel
+    # cache under use_hpip (an environment variable), freed heap handed back to the OS every 100
+    # predictions, and OpenCV's thread pool limited to cpu_threads when that is set.
     process_tuning: bool = False
     input: str | None = None  # Global.input: what the CLI reads when --input is not given
     # PaddleX 3.x's stages around detection and recognition, off unless asked for (stages/):

@@ -15,7 +15,7 @@ import numpy as np
 from . import config as cfg
 from . import det, memory, rec, shapes, words
 from .crop import crop_box, crop_frame
-from .engine import hpip, load_model, parse_device
+from .engine import calibrate, hpip, load_model, parse_device
 from .errors import ConfigError, InputError
 from .inputs import Page, expand, is_url, read
 from .limits import Limits
@@ -55,12 +55,19 @@ class OCRPipeline:
         self.config = config = config or cfg.PipelineConfig()
         if config.det_batch_size != 1:
             log.warning("det_batch_size=%s ignored: detection runs one image at a time", config.det_batch_size)
+        if config.process_tuning and config.cpu_threads:
+            # OpenCV's pool (resizes, warps) otherwise takes every core: a 1-thread batch worker
+            # would take two, and workers sharing a machine would crowd each other
+            import cv2
+
+            cv2.setNumThreads(config.cpu_threads)
         self.det_device = det_device = parse_device(config.det_device or config.device)
         rec_device = parse_device(config.rec_device or config.device)
         self.profile = prof = hpip.profile(config.use_hpip, det_device, config.backend, config.hpip_profile)
         if config.use_hpip or config.hpip_profile:
             knobs = ", ".join(f"{k}={getattr(prof, k)}" for k in hpip.KNOBS)
             log.info("inference profile: %s (%s)", knobs, prof.reason)
+        self.calibration: dict[str, calibrate.Calibration] = {}  # use_hpip's measured choice per model
         det_files = resolve(config.det_model, "det")
         rec_files = resolve(config.rec_model, "rec")
         round_shape = shapes.bucket if prof.shape_buckets else None
@@ -69,7 +76,7 @@ class OCRPipeline:
                                      round_shape, det_files.name)
         _, height, width = rec_files.settings.get("image_shape", (3, rec.REC_HEIGHT, rec.REC_WIDTH))
         self.recognizer = TextRecognizer(
-            self._load(rec_files.onnx, rec_device, "rec", rec.NORM), rec_files.chars, height, width,
+            self._load(rec_files.onnx, rec_device, "rec", rec.NORM, height), rec_files.chars, height, width,
             prof.rec_min_width, round_shape, config.rec_batch_size, config.rec_model)
         self._stages: dict[str, Any] = {}
         self._stage_lock = threading.Lock()
@@ -85,12 +92,23 @@ class OCRPipeline:
     rec_height = property(lambda self: self.recognizer.height)
     rec_width = property(lambda self: self.recognizer.width)
 
-    def _load(self, path, device, task: str, norm=None):
+    def _load(self, path, device, task: str, norm=None, rec_height: int = rec.REC_HEIGHT):
         conf, prof = self.config, self.profile
-        pixels = norm if prof.pixels_in_graph and norm is not None else None
-        if prof.backend == "openvino" and conf.use_hpip and conf.process_tuning:
+        backend, precision = prof.backend, prof.precision
+        if calibrate.MEASURE in (backend, precision) and device.kind == "gpu":  # rec on a GPU, det on the CPU
+            backend, precision = "onnxruntime", "f32"
+        if calibrate.MEASURE in (backend, precision):
+            def load(cand):
+                return load_model(path, device, conf.cpu_threads, cand.backend, cand.precision)
+
+            chosen = calibrate.choose(path, task, device, conf.cpu_threads, load, backend, precision, norm, rec_height)
+            log.info("use_hpip %s model: %s", task, chosen.summary())
+            self.calibration[task] = chosen
+            backend, precision = chosen.backend, chosen.precision
+        pixels = norm if prof.pixels_in_graph and norm is not None and backend != "onnxruntime" else None
+        if backend == "openvino" and conf.use_hpip and conf.process_tuning:
             hpip.widen_kernel_cache()
-        return load_model(path, device, conf.cpu_threads, prof.backend, prof.precision,
+        return load_model(path, device, conf.cpu_threads, backend, precision,
                           shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels)
 
     def stage(self, name: str):

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--cpus_per_worker", type=int, default=1, help="CPUs and inference threads of each worker "
                     "(default 1)")
     ap.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="shard format (default jsonl)")
-    ap.add_argument("--pages_per_block", type=int, default=8, help="pages per Ray task (default 8)")
+    ap.add_argument("--pages_per_block", type=int, default=4, help="pages per Ray task (default 4)")
     ap.add_argument("--shard_pages", type=int, default=256, help="records per shard file (default 256); at most "
                     "this many (or --shard_seconds' worth) are redone after a crash")
     ap.add_argument("--shard_seconds", type=float, default=30.0, help="write a shard at least this often (default 30)")

@@ -73,7 +73,7 @@ def run(
     format: str = "jsonl",
     device: str | None = None,
     use_hpip: bool = False,
-    pages_per_block: int = 8,
+    pages_per_block: int = 4,
     shard_pages: int = 256,
     shard_seconds: float = 30.0,
     log_every: int = 1000,

@@ -1,22 +1,23 @@
 """High-performance inference (use_hpip): the fastest backend this hardware offers.
 
-CPU: OpenVINO in bf16 where the CPU computes bf16 natively (AMX or AVX512-BF16), else OpenVINO f32.
-NVIDIA GPU: ONNX Runtime's CUDA provider. The pipeline also pads inputs up to a few shapes and drops
-recognition's 320 px minimum width (shapes.py, pipeline.py). Both trade a little accuracy for speed;
-`ocrflow eval` measures how much (docs/performance.md). int8 (NNCF post-training quantisation) was
-measured and left out: it lost 0.9 (detection) to 8 (recognition) points of end-to-end accuracy
-on SROIE and ran no faster than bf16.
+CPU: OpenVINO f32, OpenVINO bf16 or ONNX Runtime, whichever runs each model fastest here,
+measured once per machine (calibrate.py). NVIDIA GPU: ONNX Runtime's CUDA provider. The pipeline
+also pads inputs up to a few shapes and drops recognition's 320 px minimum width (shapes.py,
+pipeline.py). Both trade a little accuracy for speed; `ocrflow eval` measures how much
+(docs/performance.md). int8 (NNCF post-training quantisation) was measured and left out: it lost
+0.9 (detection) to 8 (recognition) points of end-to-end accuracy on SROIE and ran no faster than bf16.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from . import BACKENDS
+from .calibrate import MEASURE
 from .device import Device
 
 log = logging.getLogger("ocrflow")
@@ -56,11 +57,7 @@ def cpu_bf16() -> bool:
 def choose(device: Device) -> Choice:
     if device.kind == "gpu":
         return Choice("onnxruntime", "f32", "NVIDIA GPU: ONNX Runtime CUDA provider")
-    if importlib.util.find_spec("openvino") is None:
-        return Choice("onnxruntime", "f32", "OpenVINO is not installed: ONNX Runtime f32")
-    if cpu_bf16():
-        return Choice("openvino", "bf16", "CPU computes bf16 natively (AMX / AVX512-BF16): OpenVINO bf16")
-    return Choice("openvino", "f32", "CPU has no native bf16: OpenVINO f32")
+    return Choice(MEASURE, MEASURE, "CPU: each model's backend and precision measured on this machine")
 
 
 @dataclass(frozen=True)
@@ -69,8 +66,8 @@ class Profile:
     is the official pipeline's arithmetic; use_hpip's trades a little accuracy for speed. Each
     knob can be overridden (the `hpip_profile` setting) and the choice is logged."""
 
-    backend: str = "auto"  # auto | onnxruntime | openvino
-    precision: str = "f32"  # f32 | bf16 (OpenVINO)
+    backend: str = "auto"  # auto | onnxruntime | openvino | measure (per model, calibrate.py)
+    precision: str = "f32"  # f32 | bf16 (OpenVINO) | measure
     pixels_in_graph: bool = False  # uint8 pixels in, normalised inside the model (OpenVINO); pads rec with 128
     shape_buckets: bool = False  # inputs padded up to a few shapes (shapes.py), fewer kernels to prepare
     rec_min_width: int | None = None  # narrowest recognition input; None: the model's base width (320)
@@ -89,7 +86,7 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
         chosen = dataclasses.replace(EXACT, backend=backend)
     else:
         choice = choose(device)
-        in_graph = choice.backend == "openvino"
+        in_graph = choice.backend in ("openvino", MEASURE)  # where the model runs on OpenVINO
         chosen = Profile(choice.backend, choice.precision, pixels_in_graph=in_graph, shape_buckets=True,
                          rec_min_width=32, pool_pages=True, fast_crops=True, reason=choice.reason)
     if overrides:
@@ -97,8 +94,13 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
         if unknown:
             raise ConfigError(f"hpip_profile: unknown setting {sorted(unknown)[0]!r}; known: {', '.join(KNOBS)}")
         chosen = dataclasses.replace(chosen, **overrides, reason=chosen.reason + " (with hpip_profile overrides)")
-    if chosen.precision not in ("f32", "bf16"):
-        raise ConfigError(f"hpip_profile.precision must be f32 or bf16, got {chosen.precision!r}")
-    if chosen.pixels_in_graph and chosen.backend != "openvino":
+    if chosen.precision not in ("f32", "bf16", MEASURE):
+        raise ConfigError(f"hpip_profile.precision must be f32, bf16 or {MEASURE}, got {chosen.precision!r}")
+    if chosen.backend not in (*BACKENDS, MEASURE):
+        raise ConfigError(f"hpip_profile.backend must be one of {', '.join((*BACKENDS, MEASURE))}, "
+                          f"got {chosen.backend!r}")
+    if MEASURE in (chosen.backend, chosen.precision) and device.kind == "gpu":
+        raise ConfigError(f"hpip_profile: {MEASURE} is for the CPU; on {device} name the backend and precision")
+    if chosen.pixels_in_graph and chosen.backend not in ("openvino", MEASURE):
         chosen = dataclasses.replace(chosen, pixels_in_graph=False)  # only OpenVINO builds it into the graph
     return chosen

@@ -41,6 +41,10 @@ class OvModel:
             config["SNIPPETS_MODE"] = "DISABLE"
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
+            # A thread count is how processes share a machine (Ray workers, OCRmyPDF's jobs). OpenVINO
+            # pins each process's threads to the first cores, knowing nothing of the others: two
+            # 1-thread workers would share core 0 (measured: 2 processes ran 1.05x one, not 2x).
+            config["ENABLE_CPU_PINNING"] = False
         self.settings = dict(config)  # what OpenVINO was asked for (tests, logs)
         try:
             self._model = core.read_model(str(self.path))

@@ -1,0 +1,251 @@
+"""use_hpip's backend and precision, chosen per model by measuring them on this machine.
+
+A CPU flag does not say which is fastest: OpenVINO bf16 is 1.7x slower than f32 on the v4
+recognition model on a Xeon with AVX512-BF16 but no AMX, and 2-3x faster with AMX. So for each
+model every candidate this machine has (OpenVINO f32, OpenVINO bf16 where the CPU reports bf16,
+ONNX Runtime f32) runs the same inputs of the shapes the pipeline makes: a page with lines of text
+drawn on it (detection), lines of text at two widths (recognition). The fastest wins, if its outputs
+agree with the f32 reference's (AGREEMENT: the text map's pixels for detection, the characters
+read at each step for recognition). The choice is logged and cached per CPU, model file, thread
+count and library versions in `calibration.json` in the model cache (OCRFLOW_HOME), so a model is
+measured once per machine. `hpip_profile: {backend: ..., precision: ...}` fixes either knob.
+The end-to-end cost of each precision on the dev sets is measured by `ocrflow eval --use_hpip`
+(docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..models import store
+from .device import Device
+from .runtime import has_module
+
+log = logging.getLogger("ocrflow")
+
+MEASURE = "measure"  # a Profile's backend / precision that calibration decides
+AGREEMENT = 0.99  # share of text-map pixels / recognised steps that must match f32's
+ROUNDS = 3  # timed passes over the inputs per candidate, after one warm-up; the median counts
+CACHE_FILE = "calibration.json"
+
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    backend: str
+    precision: str
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+
+@dataclass
+class Calibration:
+    """What calibration chose for one model, and why."""
+
+    backend: str
+    precision: str
+    ms: dict[str, float] = field(default_factory=dict)  # candidate -> median ms per pass over the inputs
+    agreement: dict[str, float] = field(default_factory=dict)  # candidate -> agreement with f32
+    cached: bool = False
+
+    def summary(self) -> str:
+        def one(name):
+            return f"{name} {self.ms[name]:.1f} ms (agrees {self.agreement.get(name, 1.0):.3f})"
+
+        table = ", ".join(one(name) for name in sorted(self.ms, key=self.ms.get))
+        return f"{self.backend} {self.precision}{' (cached)' if self.cached else ''}: {table}"
+
+
+def candidates(backend: str = MEASURE, precision: str = MEASURE) -> list[Candidate]:
+    """What this machine can run, f32 reference first; a fixed backend or precision narrows it."""
+    out = []
+    if has_module("openvino"):
+        from .hpip import cpu_bf16
+
+        out.append(Candidate("openvino", "f32"))
+        if cpu_bf16():
+            out.append(Candidate("openvino", "bf16"))
+    if has_module("onnxruntime"):
+        out.append(Candidate("onnxruntime", "f32"))
+    return [c for c in out if backend in (MEASURE, "auto", c.backend) and precision in (MEASURE, c.precision)]
+
+
+WORDS = ["Invoice", "TOTAL", "12.50", "2026-12-06", "receipt", "No.", "Amount", "ocrflow", "Qty", "(GST)", "Cash"]
+
+
+def _draw(canvas: np.ndarray, rng, x: int, y: int, scale: float) -> None:
+    import cv2
+
+    text = " ".join(rng.choice(WORDS, int(rng.integers(2, 7))))
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), max(1, round(scale * 2)),
+                cv2.LINE_AA)
+
+
+def _text_page(width: int, height: int, seed: int) -> np.ndarray:
+    """A white page with lines of dark text of a few sizes (BGR uint8)."""
+    rng = np.random.default_rng(seed)
+    page = np.full((height, width, 3), 245, np.uint8)
+    y = 30
+    while y < height - 10:
+        scale = float(rng.uniform(0.5, 1.2))
+        _draw(page, rng, int(rng.integers(5, 40)), y, scale)
+        y += int(40 * scale) + int(rng.integers(5, 30))
+    return page
+
+
+def inputs(task: str, norm=None, rec_height: int = 48) -> list[np.ndarray]:
+    """Inputs of the shapes the pipeline gives `task`'s model, with text in them: two pages for
+    detection; for recognition, batches of 6 line crops at two widths."""
+    from ..det import DetParams, preprocess
+    from ..rec import resize_norm
+
+    if task == "det":
+        return [preprocess(_text_page(w, h, seed), DetParams(), norm)
+                for seed, (w, h) in enumerate([(736, 960), (960, 640)])]
+    rng = np.random.default_rng(7)
+    out = []
+    for width in (320, 640):
+        lines = []
+        for _ in range(6):
+            crop = np.full((40, width * 40 // rec_height, 3), 245, np.uint8)
+            _draw(crop, rng, 2, 30, 0.9)
+            lines.append(resize_norm(crop, rec_height, width))
+        out.append(np.stack(lines))
+    return out
+
+
+def _ctc_lines(out: np.ndarray) -> list[list[int]]:
+    """Greedy CTC: the characters each line of a recognition output reads (blank 0 dropped)."""
+    best = out.argmax(-1)
+    lines = []
+    for row in best:
+        keep = np.ones(len(row), bool)
+        keep[1:] = row[1:] != row[:-1]
+        lines.append([int(c) for c in row[keep & (row != 0)]])
+    return lines
+
+
+def agreement(task: str, ref: list[np.ndarray], got: list[np.ndarray]) -> float:
+    """How far a candidate's outputs match the reference's: detection, the pixels of the text map
+    (> 0.3) that agree among those either marks; recognition, 1 - the edit distance between the
+    lines read, over their length (what end-to-end accuracy sees)."""
+    if task == "det":
+        a = np.concatenate([(r > 0.3).ravel() for r in ref])
+        b = np.concatenate([(g > 0.3).ravel() for g in got])
+        either = np.count_nonzero(a | b)
+        return 1.0 if either == 0 else float(1 - np.count_nonzero(a ^ b) / either)
+    from rapidfuzz.distance import Levenshtein
+
+    pairs = [(a, b) for r, g in zip(ref, got) for a, b in zip(_ctc_lines(r), _ctc_lines(g))]
+    return float(np.mean([Levenshtein.normalized_similarity(a, b) for a, b in pairs]))
+
+
+def measure(task: str, batch: list[np.ndarray], cands: list[Candidate], load: Callable[[Candidate], object],
+            rounds: int = ROUNDS) -> Calibration:
+    """Time every candidate on `batch`; the fastest that agrees with the first (the f32 reference)."""
+    ms: dict[str, float] = {}
+    agree: dict[str, float] = {}
+    ref = None
+    for cand in cands:
+        model = load(cand)
+        outs = [model.run(x) for x in batch]  # warm-up: kernels for these shapes
+        passes = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for x in batch:
+                model.run(x)
+            passes.append((time.perf_counter() - start) * 1000)
+        del model
+        ms[str(cand)] = round(statistics.median(passes), 2)
+        if ref is None:
+            ref = outs
+        agree[str(cand)] = round(agreement(task, ref, outs), 4)
+    fit = [c for c in cands if agree[str(c)] >= AGREEMENT]
+    best = min(fit, key=lambda c: ms[str(c)])
+    return Calibration(best.backend, best.precision, ms, agree)
+
+
+def _key(path: Path, task: str, threads: int | None, cands: list[Candidate]) -> str:
+    from .. import __version__
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    versions = [f"ocrflow {__version__}"]
+    for dist in ("openvino", "onnxruntime"):
+        try:
+            versions.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return "|".join([cpu_name(), task, digest, f"threads={threads or os.cpu_count()}",
+                     ",".join(map(str, cands)), *versions])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def cache_path() -> Path:
+    return store.home() / CACHE_FILE
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads(cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(key: str, record: Calibration) -> None:
+    data = _read_cache()
+    data[key] = {k: v for k, v in asdict(record).items() if k != "cached"}
+    path = cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)  # readers never see half a file
+
+
+def choose(path: Path, task: str, device: Device, threads: int | None, load: Callable[[Candidate], object],
+           backend: str = MEASURE, precision: str = MEASURE, norm=None, rec_height: int = 48) -> Calibration:
+    """The backend and precision for the model at `path`: from the cache, else measured now."""
+    cands = candidates(backend, precision)
+    if not cands:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"use_hpip: nothing installed runs backend={backend} precision={precision} on {device}")
+    if len(cands) == 1:
+        return Calibration(cands[0].backend, cands[0].precision)
+    key = _key(Path(path), task, threads, cands)
+    with _lock:
+        hit = _read_cache().get(key)
+        if hit is not None:
+            return Calibration(**hit, cached=True)
+        log.info("use_hpip: measuring %s on this machine for %s (once; cached in %s)",
+                 ", ".join(map(str, cands)), Path(path).parent.name or path, cache_path())
+        record = measure(task, inputs(task, norm, rec_height), cands, load)
+        try:
+            _write_cache(key, record)
+        except OSError as exc:  # a read-only cache measures again next time, nothing worse
+            log.warning("use_hpip: could not cache the calibration in %s: %s", cache_path(), exc)
+        return record
