@@ -15,6 +15,7 @@ The end-to-end cost of each precision on the dev sets is measured by `ocrflow ev
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..models import store
+from ..models import archive, store
 from .device import Device
 from .runtime import has_module
 
@@ -226,6 +227,18 @@ def _write_cache(key: str, record: Calibration) -> None:
     os.replace(tmp, path)  # readers never see half a file
 
 
+@contextlib.contextmanager
+def _machine_lock():
+    folder = store.home() / "locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only cache: this process measures on its own
+        yield
+        return
+    with archive.file_lock(folder / "calibration.lock"):
+        yield
+
+
 def choose(path: Path, task: str, device: Device, threads: int | None, load: Callable[[Candidate], object],
            backend: str = MEASURE, precision: str = MEASURE, norm=None, rec_height: int = 48) -> Calibration:
     """The backend and precision for the model at `path`: from the cache, else measured now."""
@@ -237,7 +250,9 @@ def choose(path: Path, task: str, device: Device, threads: int | None, load: Cal
     if len(cands) == 1:
         return Calibration(cands[0].backend, cands[0].precision)
     key = _key(Path(path), task, threads, cands)
-    with _lock:
+    # One measurement at a time on the machine: processes loading the same model together (OCRmyPDF's
+    # jobs, batch workers) wait for the first one's figures instead of timing each other.
+    with _lock, _machine_lock():
         hit = _read_cache().get(key)
         if hit is not None:
             return Calibration(**hit, cached=True)
