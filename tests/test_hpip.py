@@ -278,3 +278,13 @@ def test_use_hpip_with_a_fixed_backend_measures_only_its_candidates():
     assert not fixed.det_model.takes_pixels
     with pytest.raises(ConfigError, match="hpip_profile.backend"):
         create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "tensorrt"})
+
+
+def test_a_model_keeps_the_knobs_its_accuracy_needs_unless_the_user_sets_them():
+    v6 = dict(det_model="PP-OCRv6_small_det", rec_model="PP-OCRv6_small_rec")
+    kept = create_pipeline("OCR", use_hpip=True, **v6)
+    assert kept.profile.rec_min_width is None and kept.recognizer.min_width == 320
+    assert "PP-OCRv6_small_rec keeps" in kept.profile.reason
+    assert kept.profile.shape_buckets and kept.profile.pool_pages  # the other knobs stay use_hpip's
+    assert create_pipeline("OCR", use_hpip=True, hpip_profile={"rec_min_width": 32}, **v6).recognizer.min_width == 32
+    assert create_pipeline("OCR", use_hpip=True).profile.rec_min_width == 32  # v4 mobile keeps none

@@ -19,7 +19,7 @@ from .engine import calibrate, hpip, load_model, parse_device
 from .errors import ConfigError, InputError
 from .inputs import Page, expand, is_url, read
 from .limits import Limits
-from .models import resolve
+from .models import MODELS, resolve
 from .result import OCRResult
 from .stages import DocOrientation, LineOrientation, TextDetector, TextRecognizer, Unwarper
 from .timing import StageTimer, stage
@@ -63,13 +63,20 @@ class OCRPipeline:
             cv2.setNumThreads(config.cpu_threads)
         self.det_device = det_device = parse_device(config.det_device or config.device)
         rec_device = parse_device(config.rec_device or config.device)
-        self.profile = prof = hpip.profile(config.use_hpip, det_device, config.backend, config.hpip_profile)
+        prof = hpip.profile(config.use_hpip, det_device, config.backend, config.hpip_profile)
+        det_files = resolve(config.det_model, "det")
+        rec_files = resolve(config.rec_model, "rec")
+        if config.use_hpip:  # knobs a model keeps within the accuracy budget, unless the user set them
+            for files in (det_files, rec_files):
+                spec = MODELS.get(files.name)
+                keep = {k: v for k, v in (spec.hpip if spec else {}).items() if k not in (config.hpip_profile or {})}
+                if keep:
+                    prof = dataclasses.replace(prof, **keep, reason=f"{prof.reason}; {files.name} keeps {keep}")
+        self.profile = prof
         if config.use_hpip or config.hpip_profile:
             knobs = ", ".join(f"{k}={getattr(prof, k)}" for k in hpip.KNOBS)
             log.info("inference profile: %s (%s)", knobs, prof.reason)
         self.calibration: dict[str, calibrate.Calibration] = {}  # use_hpip's measured choice per model
-        det_files = resolve(config.det_model, "det")
-        rec_files = resolve(config.rec_model, "rec")
         round_shape = shapes.bucket if prof.shape_buckets else None
         norm = TextDetector.norm_of(det_files.settings)
         self.detector = TextDetector(self._load(det_files.onnx, det_device, "det", norm), config.det, norm,
