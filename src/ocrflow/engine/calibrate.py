@@ -1,12 +1,12 @@
 """use_hpip's backend and precision, chosen per model by measuring them on this machine.
 
 A CPU flag does not say which is fastest: OpenVINO bf16 is 1.7x slower than f32 on the v4
-recognition model on a Xeon with AVX512-BF16 but no AMX, and 2-3x faster with AMX. So for each
+recognition model on a Xeon with AVX512-BF16 but no AMX, and 2x faster with AMX. So for each
 model every candidate this machine has (OpenVINO f32, OpenVINO bf16 where the CPU reports bf16,
 ONNX Runtime f32) runs the same inputs of the shapes the pipeline makes: a page with lines of text
 drawn on it (detection), lines of text at two widths (recognition). The fastest wins, if its outputs
-agree with the f32 reference's (AGREEMENT: the text map's pixels for detection, the characters
-read at each step for recognition). The choice is logged and cached per CPU, model file, thread
+agree with the f32 reference's (AGREEMENT: the text map's pixels for detection, the characters of
+the lines read for recognition). The choice is logged and cached per CPU, model file, thread
 count and library versions in `calibration.json` in the model cache (OCRFLOW_HOME), so a model is
 measured once per machine. `hpip_profile: {backend: ..., precision: ...}` fixes either knob.
 The end-to-end cost of each precision on the dev sets is measured by `ocrflow eval --use_hpip`
@@ -37,7 +37,7 @@ from .runtime import has_module
 log = logging.getLogger("ocrflow")
 
 MEASURE = "measure"  # a Profile's backend / precision that calibration decides
-AGREEMENT = 0.99  # share of text-map pixels / recognised steps that must match f32's
+AGREEMENT = 0.99  # share of text-map pixels / of the characters read that must match f32's
 ROUNDS = 3  # timed passes over the inputs per candidate, after one warm-up; the median counts
 CACHE_FILE = "calibration.json"
 
@@ -67,7 +67,7 @@ class Calibration:
         def one(name):
             return f"{name} {self.ms[name]:.1f} ms (agrees {self.agreement.get(name, 1.0):.3f})"
 
-        table = ", ".join(one(name) for name in sorted(self.ms, key=self.ms.get))
+        table = ", ".join(one(name) for name in sorted(self.ms, key=self.ms.get)) or "the only candidate"
         return f"{self.backend} {self.precision}{' (cached)' if self.cached else ''}: {table}"
 
 
@@ -130,14 +130,11 @@ def inputs(task: str, norm=None, rec_height: int = 48) -> list[np.ndarray]:
 
 
 def _ctc_lines(out: np.ndarray) -> list[list[int]]:
-    """Greedy CTC: the characters each line of a recognition output reads (blank 0 dropped)."""
+    """Greedy CTC: the character classes each line of a recognition output reads."""
+    from ..rec import ctc_columns
+
     best = out.argmax(-1)
-    lines = []
-    for row in best:
-        keep = np.ones(len(row), bool)
-        keep[1:] = row[1:] != row[:-1]
-        lines.append([int(c) for c in row[keep & (row != 0)]])
-    return lines
+    return [best[i, cols].tolist() for i, cols in enumerate(ctc_columns(out))]
 
 
 def agreement(task: str, ref: list[np.ndarray], got: list[np.ndarray]) -> float:
