@@ -31,6 +31,15 @@ def _sandbox(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def models_of_the_examples():
+    """The examples run offline: on a fresh machine only the default models are there, so fetch
+    the bundled OCRv6 pipeline's (docs/stages.md) by loading it once."""
+    from ocrflow import create_pipeline
+
+    create_pipeline("OCRv6")
+
+
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
 def test_block_runs(block, tmp_path):
     work = _sandbox(tmp_path / "work")
