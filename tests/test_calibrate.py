@@ -105,3 +105,21 @@ def test_calibration_inputs_have_the_pipelines_shapes():
     rec_in = calibrate.inputs("rec", rec_height=48)
     assert [x.shape for x in rec_in] == [(6, 3, 48, 320), (6, 3, 48, 640)]
     assert all(x.min() >= -1 and x.max() <= 1 and x.std() > 0.05 for x in rec_in)  # text drawn in
+
+
+def test_the_choices_on_record_can_be_listed_and_cleared(tmp_path, monkeypatch, capsys):
+    from ocrflow.models.cli import main
+
+    monkeypatch.setenv("OCRFLOW_HOME", str(tmp_path))
+    monkeypatch.setattr(calibrate, "candidates", lambda backend, precision: [F32, BF16])
+    model = tmp_path / "PP-OCRv4_mobile_rec" / "inference.onnx"
+    model.parent.mkdir()
+    model.write_bytes(b"model")
+    assert main(["calibration"]) == 0 and "no choices on record yet" in capsys.readouterr().out
+    calibrate.choose(model, "rec", parse_device("cpu"), 2, lambda c: FakeEngine(0.0 if c == BF16 else 0.01, TEXT))
+    assert main(["calibration", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["model"] == "PP-OCRv4_mobile_rec" and row["task"] == "rec" and row["threads"] == 2
+    assert (row["backend"], row["precision"]) == ("openvino", "bf16") and set(row["ms"]) == {str(F32), str(BF16)}
+    assert main(["calibration"]) == 0 and "PP-OCRv4_mobile_rec" in capsys.readouterr().out
+    assert main(["calibration", "--clear"]) == 0 and not calibrate.cache_path().exists()

@@ -59,6 +59,7 @@ class Calibration:
 
     backend: str
     precision: str
+    model: str = ""  # the model's folder (or file) name, for people reading the cache
     ms: dict[str, float] = field(default_factory=dict)  # candidate -> median ms per pass over the inputs
     agreement: dict[str, float] = field(default_factory=dict)  # candidate -> agreement with f32
     cached: bool = False
@@ -174,7 +175,7 @@ def measure(task: str, batch: list[np.ndarray], cands: list[Candidate], load: Ca
         agree[str(cand)] = round(agreement(task, ref, outs), 4)
     fit = [c for c in cands if agree[str(c)] >= AGREEMENT]
     best = min(fit, key=lambda c: ms[str(c)])
-    return Calibration(best.backend, best.precision, ms, agree)
+    return Calibration(best.backend, best.precision, ms=ms, agreement=agree)
 
 
 def _key(path: Path, task: str, threads: int | None, cands: list[Candidate]) -> str:
@@ -212,6 +213,26 @@ def _read_cache() -> dict:
         return json.loads(cache_path().read_text())
     except (OSError, ValueError):
         return {}
+
+
+def cached() -> list[dict]:
+    """The choices on record on this machine: model, task, threads, CPU, choice and figures."""
+    rows = []
+    for key, record in sorted(_read_cache().items()):
+        cpu, task, _, threads, *_ = key.split("|")
+        rows.append({"model": record.get("model", ""), "task": task, "threads": int(threads.split("=")[1]),
+                     "cpu": cpu, "backend": record["backend"], "precision": record["precision"],
+                     "ms": record.get("ms", {}), "agreement": record.get("agreement", {})})
+    return rows
+
+
+def clear() -> bool:
+    """Forget every choice (measured again at the next use_hpip load); True if there were any."""
+    try:
+        cache_path().unlink()
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def _write_cache(key: str, record: Calibration) -> None:
@@ -256,6 +277,7 @@ def choose(path: Path, task: str, device: Device, threads: int | None, load: Cal
         log.info("use_hpip: measuring %s on this machine for %s (once; cached in %s)",
                  ", ".join(map(str, cands)), Path(path).parent.name or path, cache_path())
         record = measure(task, inputs(task, norm, rec_height), cands, load)
+        record.model = Path(path).parent.name if Path(path).name == "inference.onnx" else Path(path).name
         try:
             _write_cache(key, record)
         except OSError as exc:  # a read-only cache measures again next time, nothing worse

