@@ -112,7 +112,7 @@ class OCRPipeline:
             log.info("use_hpip %s model: %s", task, chosen.summary())
             self.calibration[task] = chosen
             backend, precision = chosen.backend, chosen.precision
-        pixels = norm if prof.pixels_in_graph and norm is not None and backend != "onnxruntime" else None
+        pixels = norm if prof.pixels_in_graph and norm is not None and backend == "openvino" else None
         if backend == "openvino" and conf.use_hpip and conf.process_tuning:
             hpip.widen_kernel_cache()
         return load_model(path, device, conf.cpu_threads, backend, precision,

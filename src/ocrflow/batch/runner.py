@@ -216,10 +216,10 @@ def _process(todo, folder, fmt, conf, record_settings, address, workers, cpus_pe
 def _finish(folder: Path, fmt: str, units: list, figures: dict) -> dict:
     """The exactly-once check over the whole folder, the errors table and the summary."""
     figures["repaired_duplicates"] += store.deduplicate(folder, fmt)
-    counts = store.census(folder, fmt)
+    per_kind = {kind: store.census(folder, fmt, [kind]) for kind in store.KINDS}
+    counts = per_kind["results"] + per_kind["errors"]
     planned = {u.id for u in units}
-    results = sum(1 for path in store.shards(folder, "results", fmt) for u in store.shard_units(path) if u in planned)
-    errors = sum(1 for path in store.shards(folder, "errors", fmt) for u in store.shard_units(path) if u in planned)
+    results, errors = (sum(n for u, n in per_kind[kind].items() if u in planned) for kind in ("results", "errors"))
     missing = sum(1 for u in planned if counts[u] == 0)
     summary = {
         "pages": len(planned), "results": results, "errors": errors, "missing": missing,

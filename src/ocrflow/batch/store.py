@@ -49,17 +49,10 @@ def _schema(kind: str, records: list[dict]):
     return pa.schema(fields + [("settings", pa.string())])
 
 
-def _encode(records: list[dict], fmt: str, kind: str) -> bytes:
-    if fmt == "jsonl":
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = [{**r, "settings": json.dumps(r["settings"], sort_keys=True)} if "settings" in r else r for r in records]
-    table = pa.Table.from_pylist(rows, schema=_schema(kind, records))
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
+def _encode(texts: list[str], fmt: str, kind: str) -> bytes:
+    """Records as JSON texts -> the bytes of a JSON Lines or Parquet file."""
+    lines = "".join(t + "\n" for t in texts).encode()
+    return lines if fmt == "jsonl" else _parquet_from_json(lines, json.loads(texts[0]) if texts else {}, kind)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -83,8 +76,7 @@ def write_json_shard(folder: Path, kind: str, units: list[str], texts: list[str]
         return None
     path = folder / kind / shard_name(units, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = "".join(t + "\n" for t in texts).encode()
-    write_atomic(path, lines if fmt == "jsonl" else _parquet_from_json(lines, json.loads(texts[0]), kind))
+    write_atomic(path, _encode(texts, fmt, kind))
     return path
 
 
@@ -98,7 +90,10 @@ def _parquet_from_json(lines: bytes, first: dict, kind: str) -> bytes:
     schema = _schema(kind, [first])
     options = pj.ParseOptions(explicit_schema=pa.schema([f for f in schema if f.name != "settings"]),
                               unexpected_field_behavior="ignore")
-    table = pj.read_json(pa.BufferReader(lines), parse_options=options)
+    if not lines:  # Arrow's reader refuses an empty file: an empty table of the same columns
+        table = options.explicit_schema.empty_table()
+    else:
+        table = pj.read_json(pa.BufferReader(lines), parse_options=options)
     if "settings" in schema.names:
         table = table.append_column("settings", pa.array([json.dumps(first["settings"], sort_keys=True)] *
                                                          table.num_rows, pa.string()))
@@ -138,7 +133,7 @@ def clean_temporaries(folder: Path) -> None:
 
 def done_units(folder: Path, fmt: str) -> set[str]:
     """Unit ids already in a whole shard, results and errors: a resume skips them."""
-    return {u for kind in KINDS for path in shards(folder, kind, fmt) for u in shard_units(path)}
+    return set(census(folder, fmt))
 
 
 def deduplicate(folder: Path, fmt: str) -> int:
@@ -153,21 +148,22 @@ def deduplicate(folder: Path, fmt: str) -> int:
     dropped = 0
     for kind in KINDS:
         for path in shards(folder, kind, fmt):
-            records = read_shard(path)
-            keep = [r for r in records if r["unit"] not in seen]
-            seen.update(r["unit"] for r in records)
-            if len(keep) == len(records):
+            units = shard_units(path)  # the unit column only: whole records just where one repeats
+            if seen.isdisjoint(units):
+                seen.update(units)
                 continue
-            dropped += len(records) - len(keep)
+            keep = [r for r in read_shard(path) if r["unit"] not in seen]
+            seen.update(units)
+            dropped += len(units) - len(keep)
             if keep:
                 write_shard(folder, kind, keep, fmt)
             path.unlink()
     return dropped
 
 
-def census(folder: Path, fmt: str) -> Counter:
-    """How many times each unit id appears over all shards."""
-    return Counter(u for kind in KINDS for path in shards(folder, kind, fmt) for u in shard_units(path))
+def census(folder: Path, fmt: str, kinds: Iterable[str] = KINDS) -> Counter:
+    """How many times each unit id appears over the shards of these kinds."""
+    return Counter(u for kind in kinds for path in shards(folder, kind, fmt) for u in shard_units(path))
 
 
 def write_errors_table(folder: Path, fmt: str) -> Path:
@@ -175,7 +171,7 @@ def write_errors_table(folder: Path, fmt: str) -> Path:
     rows = [r for path in shards(folder, "errors", fmt) for r in read_shard(path)]
     rows.sort(key=lambda r: (r["input_path"], -1 if r["page_index"] is None else r["page_index"]))
     target = folder / f"errors.{fmt}"
-    write_atomic(target, _encode(rows, fmt, "errors"))
+    write_atomic(target, _encode([json.dumps(r, ensure_ascii=False) for r in rows], fmt, "errors"))
     return target
 
 

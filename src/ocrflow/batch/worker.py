@@ -68,8 +68,7 @@ class OcrWorker:
         from ..pipeline import OCRPipeline
 
         self.pipeline = OCRPipeline(config)  # the driver's checked config: no YAML needed on the nodes
-        conf = config
-        self.reader = PageReader(conf.limits, conf.pdf_render_scale)
+        self.reader = PageReader(config.limits, config.pdf_render_scale)
         self.settings = record_settings
 
     def _record(self, unit: str, path: str, page: int | None, data) -> dict:

@@ -16,7 +16,6 @@ The end-to-end cost of each precision on the dev sets is measured by `ocrflow ev
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -181,7 +180,7 @@ def measure(task: str, batch: list[np.ndarray], cands: list[Candidate], load: Ca
 def _key(path: Path, task: str, threads: int | None, cands: list[Candidate]) -> str:
     from .. import __version__
 
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = store.sha256(path)[:16]
     versions = [f"ocrflow {__version__}"]
     for dist in ("openvino", "onnxruntime"):
         try:
