@@ -16,7 +16,9 @@ from conftest import DEMO
 from PIL import Image
 
 from ocrflow import InputError, words
-from ocrflow.export import ALTO_NS, SearchablePdf, searchable_pdf
+from ocrflow.export import ALTO_NS, SearchablePdf, searchable_pdf, to_alto
+from ocrflow.models import store
+from ocrflow.models.registry import WheelSource
 from ocrflow.result import OCRResult
 
 pikepdf = pytest.importorskip("pikepdf", reason="the pdf extra is not installed: pip install -e '.[test]'")
@@ -231,6 +233,47 @@ def test_alto_structure(demo_result):
     assert len(ids) == len(set(ids))
     for s in strings:
         assert 0 <= float(s.get("WC")) <= 1 and int(s.get("HPOS")) + int(s.get("WIDTH")) <= 896
+
+
+# The ALTO v4.4 schema and the xlink schema it imports, as files inside two PyPI wheels (data, never
+# imported; hashes checked as for the models): htrflow ships the Library of Congress' alto-4-4.xsd,
+# ocrd-validators the xlink.xsd with the simpleLink group ALTO refers to.
+ALTO_XSD = WheelSource("htrflow", "0.2.6", "htrflow-0.2.6-py3-none-any.whl",
+                       "49755e919c6acb3faf56ba225582a932ab8bff1d9d627fc7ded75bc55e84f51c",
+                       "htrflow/serialization/schemas/alto-4-4.xsd",
+                       "5564fd29d2dd090d8102b8a0aa081906afd677cd5ecc632312e56f21ea14702b")
+XLINK_XSD = WheelSource("ocrd-validators", "2.67.1", "ocrd_validators-2.67.1-py3-none-any.whl",
+                        "f8684266aca7a88b0efd857ff250a8518d6e72d2dacc03cf42c8dac81f3176c1",
+                        "ocrd_validators/xlink.xsd",
+                        "f1f5bb6003165cdd8f6c1fcc32f8fd1f965e1681010f3b9806d9460bcffa8a3c")
+
+
+@pytest.fixture(scope="module")
+def alto_schema(tmp_path_factory):
+    xmlschema = pytest.importorskip("xmlschema", reason="the test extra is not installed: pip install -e '.[test]'")
+    folder = tmp_path_factory.mktemp("alto-xsd")
+    for src in (ALTO_XSD, XLINK_XSD):
+        tried: list[str] = []
+        try:
+            store._fetch_member(src, folder / src.member.rsplit("/", 1)[-1], tried)
+        except LookupError:
+            pytest.fail(f"could not fetch {src.member}: {'; '.join(tried)}")
+    return xmlschema.XMLSchema(str(folder / "alto-4-4.xsd"), allow="local",  # nothing from the network
+                               locations={"http://www.w3.org/1999/xlink": str(folder / "xlink.xsd")})
+
+
+def test_alto_validates_against_the_alto_v4_schema(alto_schema, pipeline, demo_result):
+    import xmlschema
+
+    (plain,) = pipeline.predict(str(DEMO))  # words split at spaces, without word boxes
+    (blank,) = pipeline.predict(np.full((64, 64, 3), 255, np.uint8))  # no lines
+    assert not blank["rec_text"]
+    for document in (demo_result.to_alto(), plain.to_alto(), blank.to_alto(),
+                     to_alto([demo_result, blank, plain], file_name="scan & <3 pages>.pdf")):
+        alto_schema.validate(document)
+    broken = demo_result.to_alto().replace("<String ", "<Word ", 1)  # the schema knows no Word element
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        alto_schema.validate(broken)
 
 
 def test_text_and_results_without_word_boxes(pipeline, demo_result, tmp_path):

@@ -266,6 +266,24 @@ def test_openvino_normalises_pixels_in_the_graph():
                                plain.run(det.preprocess(image, params, norm)), atol=1e-4)
 
 
+def test_exact_path_runs_each_model_on_the_faster_f32_engine(caplog):
+    installed = calibrate.candidates("auto", "f32")
+    with caplog.at_level(logging.INFO, logger="ocrflow"):
+        exact = create_pipeline("OCR")
+    for task in ("det", "rec"):
+        chosen = exact.calibration[task]
+        assert calibrate.Candidate(chosen.backend, chosen.precision) in installed and chosen.precision == "f32"
+        if len(installed) > 1:  # measured (or read from the cache), and said in the log
+            assert set(chosen.ms) == {str(c) for c in installed}
+            assert chosen.ms[str(calibrate.Candidate(chosen.backend, "f32"))] == min(chosen.ms.values())
+            assert any(r.getMessage().startswith(f"backend auto {task} model: {chosen.backend} f32")
+                       for r in caplog.records)
+    assert type(exact.rec_model).__name__ == ("OvModel" if exact.calibration["rec"].backend == "openvino" else "OrtModel")
+    # a named backend is used as it is
+    named = create_pipeline("OCR", backend="onnxruntime")
+    assert named.calibration == {} and type(named.rec_model).__name__ == "OrtModel"
+
+
 def test_fast_path_on_openvino_takes_pixels(fast):
     for task, model in (("det", fast.det_model), ("rec", fast.rec_model)):
         assert model.takes_pixels == (fast.calibration[task].backend == "openvino")

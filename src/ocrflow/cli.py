@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="high-performance inference: each model on the backend and precision measured "
                     "fastest on this machine (once, cached), which may change a few characters; the choice is logged")
     ap.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"),
-                    help="inference backend of the exact path (default auto: OpenVINO on CPU if installed)")
+                    help="inference backend of the exact path (default auto: on the CPU the faster f32 engine of "
+                         "OpenVINO and ONNX Runtime, measured once per model where both are installed)")
     ap.add_argument("--det_model", help="detection model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_model", help="recognition model name, or a local .onnx file / model directory")
     ap.add_argument("--rec_batch_size", type=int, help="text lines per recognition batch (default 6)")

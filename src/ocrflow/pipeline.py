@@ -76,7 +76,7 @@ class OCRPipeline:
         if config.use_hpip or config.hpip_profile:
             knobs = ", ".join(f"{k}={getattr(prof, k)}" for k in hpip.KNOBS)
             log.info("inference profile: %s (%s)", knobs, prof.reason)
-        self.calibration: dict[str, calibrate.Calibration] = {}  # use_hpip's measured choice per model
+        self.calibration: dict[str, calibrate.Calibration] = {}  # the measured backend per model
         round_shape = shapes.bucket if prof.shape_buckets else None
         norm = TextDetector.norm_of(det_files.settings)
         self.detector = TextDetector(self._load(det_files.onnx, det_device, "det", norm), config.det, norm,
@@ -104,12 +104,14 @@ class OCRPipeline:
         backend, precision = prof.backend, prof.precision
         if calibrate.MEASURE in (backend, precision) and device.kind == "gpu":  # rec on a GPU, det on the CPU
             backend, precision = "onnxruntime", "f32"
-        if calibrate.MEASURE in (backend, precision):
+        # use_hpip measures its candidates; the exact path on the CPU with backend auto, the f32 ones
+        if calibrate.MEASURE in (backend, precision) or (backend == "auto" and device.kind == "cpu"):
             def load(cand):
                 return load_model(path, device, conf.cpu_threads, cand.backend, cand.precision)
 
             chosen = calibrate.choose(path, task, device, conf.cpu_threads, load, backend, precision, norm, rec_height)
-            log.info("use_hpip %s model: %s", task, chosen.summary())
+            if conf.use_hpip or chosen.ms:  # the exact path says so where there was a choice
+                log.info("%s %s model: %s", "use_hpip" if conf.use_hpip else "backend auto", task, chosen.summary())
             self.calibration[task] = chosen
             backend, precision = chosen.backend, chosen.precision
         pixels = norm if prof.pixels_in_graph and norm is not None and backend == "openvino" else None

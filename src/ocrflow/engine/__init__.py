@@ -1,7 +1,8 @@
 """Inference engines behind one small interface: load a model, run it, read its metadata.
 
 Backends: ONNX Runtime (CPU and NVIDIA GPUs) and OpenVINO (CPU). `auto` picks OpenVINO on the CPU
-when it is installed (faster on these models, same answers), else ONNX Runtime.
+when it is installed, else ONNX Runtime; the pipeline's exact path measures both per model where
+both are installed (calibrate.py).
 """
 
 from __future__ import annotations

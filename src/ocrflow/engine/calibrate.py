@@ -1,4 +1,8 @@
-"""use_hpip's backend and precision, chosen per model by measuring them on this machine.
+"""Each model's backend and precision, chosen by measuring them on this machine.
+
+use_hpip measures every candidate below; the exact path with `backend: auto` on the CPU measures
+the f32 ones (OpenVINO and ONNX Runtime, where both are installed): OpenVINO runs the PP-OCRv4
+models 1.7-2.3x faster, ONNX Runtime the PP-OCRv6_tiny ones 1.2x, on the same CPU.
 
 A CPU flag does not say which is fastest: OpenVINO bf16 is 1.7x slower than f32 on the v4
 recognition model on a Xeon with AVX512-BF16 but no AMX, and 2x faster with AMX. So for each
@@ -8,7 +12,8 @@ drawn on it (detection), lines of text at two widths (recognition). The fastest 
 agree with the f32 reference's (AGREEMENT: the text map's pixels for detection, the characters of
 the lines read for recognition). The choice is logged and cached per CPU, model file, thread
 count and library versions in `calibration.json` in the model cache (OCRFLOW_HOME), so a model is
-measured once per machine. `hpip_profile: {backend: ..., precision: ...}` fixes either knob.
+measured once per machine. `hpip_profile: {backend: ..., precision: ...}` fixes either knob, and
+a named `backend` the exact path's.
 The end-to-end cost of each precision on the dev sets is measured by `ocrflow eval --use_hpip`
 (docs/performance.md).
 """
@@ -226,7 +231,7 @@ def cached() -> list[dict]:
 
 
 def clear() -> bool:
-    """Forget every choice (measured again at the next use_hpip load); True if there were any."""
+    """Forget every choice (measured again at the next load); True if there were any."""
     try:
         cache_path().unlink()
         return True
@@ -263,7 +268,7 @@ def choose(path: Path, task: str, device: Device, threads: int | None, load: Cal
     if not cands:
         from ..errors import ConfigError
 
-        raise ConfigError(f"use_hpip: nothing installed runs backend={backend} precision={precision} on {device}")
+        raise ConfigError(f"nothing installed runs backend={backend} precision={precision} on {device}")
     if len(cands) == 1:
         return Calibration(cands[0].backend, cands[0].precision)
     key = _key(Path(path), task, threads, cands)
@@ -273,12 +278,12 @@ def choose(path: Path, task: str, device: Device, threads: int | None, load: Cal
         hit = _read_cache().get(key)
         if hit is not None:
             return Calibration(**hit, cached=True)
-        log.info("use_hpip: measuring %s on this machine for %s (once; cached in %s)",
+        log.info("measuring %s on this machine for %s (once; cached in %s)",
                  ", ".join(map(str, cands)), Path(path).parent.name or path, cache_path())
         record = measure(task, inputs(task, norm, rec_height), cands, load)
         record.model = Path(path).parent.name if Path(path).name == "inference.onnx" else Path(path).name
         try:
             _write_cache(key, record)
         except OSError as exc:  # a read-only cache measures again next time, nothing worse
-            log.warning("use_hpip: could not cache the calibration in %s: %s", cache_path(), exc)
+            log.warning("could not cache the calibration in %s: %s", cache_path(), exc)
         return record

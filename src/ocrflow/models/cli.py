@@ -65,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forget-hash", action="store_true",
                    help="also forget the archive hash recorded on the first fetch (to accept a changed archive)")
     p = sub.add_parser("calibration", parents=[common],
-                       help="use_hpip's measured backend and precision per model on this machine")
+                       help="the backend and precision measured per model on this machine (use_hpip, backend auto)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--clear", action="store_true", help="forget them: measured again at the next use_hpip load")
+    p.add_argument("--clear", action="store_true", help="forget them: measured again at the next load")
     return ap
 
 
@@ -303,7 +303,7 @@ def cmd_calibration(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        print(f"no choices on record yet ({calibrate.cache_path()}): use_hpip measures each model on first load")
+        print(f"no choices on record yet ({calibrate.cache_path()}): each model is measured on its first load")
         return 0
     for row in rows:
         figures = ", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(row["ms"].items(), key=lambda kv: kv[1]))
