@@ -278,7 +278,8 @@ def test_exact_path_runs_each_model_on_the_faster_f32_engine(caplog):
             assert chosen.ms[str(calibrate.Candidate(chosen.backend, "f32"))] == min(chosen.ms.values())
             assert any(r.getMessage().startswith(f"backend auto {task} model: {chosen.backend} f32")
                        for r in caplog.records)
-    assert type(exact.rec_model).__name__ == ("OvModel" if exact.calibration["rec"].backend == "openvino" else "OrtModel")
+    engine = "OvModel" if exact.calibration["rec"].backend == "openvino" else "OrtModel"
+    assert type(exact.rec_model).__name__ == engine
     # a named backend is used as it is
     named = create_pipeline("OCR", backend="onnxruntime")
     assert named.calibration == {} and type(named.rec_model).__name__ == "OrtModel"
