@@ -51,6 +51,38 @@ def test_line_inputs():
     assert orientation.line_input_lcnet(crops).shape == (2, 3, 80, 160)
 
 
+class _FixedClassifier:
+    """A 0 / 180 line classifier that answers the given P(180) for each line, in order."""
+
+    output_shape = ["batch", 2]
+    metadata: dict = {}
+    input_dtype = np.dtype(np.float32)
+
+    def __init__(self, p180: list[float]):
+        self.p180 = list(p180)
+
+    def run(self, x):
+        p = np.array([self.p180.pop(0) for _ in range(len(x))], np.float32)
+        return np.stack([1 - p, p], axis=1)
+
+
+def test_line_orientation_names_the_lines_to_read_both_ways():
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 255, (20, 60 + 10 * i, 3), dtype=np.uint8) for i in range(4)]
+    p180 = [0.02, 0.3, 0.95, 0.6]  # sure upright, doubtful, sure turned (> 0.9), doubtful
+    stage = orientation.LineOrientation(_FixedClassifier(p180), "v2", batch_size=3)
+    angles, turned, others = stage.orient(crops, verify=True)
+    assert angles == [0, 0, 1, 0]  # PaddleOCR's rule for this classifier: 180 above 0.9
+    assert np.array_equal(turned[2], cv2.rotate(crops[2], cv2.ROTATE_180)) and turned[1] is crops[1]
+    assert sorted(others) == [1, 2, 3]  # P(180) above VERIFY_ABOVE (0.1)
+    assert np.array_equal(others[1], cv2.rotate(crops[1], cv2.ROTATE_180))  # the other way round
+    assert others[2] is crops[2]
+    stage = orientation.LineOrientation(_FixedClassifier(p180), "v2")
+    angles, _, others = stage.orient(crops, verify=False)
+    assert angles == [0, 0, 1, 0] and others == {}
+    assert orientation.LineOrientation(_FixedClassifier([]), "v2").orient([], verify=True) == ([], [], {})
+
+
 def test_apply_grid_identity_keeps_the_page():
     img = np.random.RandomState(0).randint(0, 255, (130, 90, 3), np.uint8)
     gy, gx = np.meshgrid(np.linspace(-1, 1, 45), np.linspace(-1, 1, 31), indexing="ij")
@@ -121,6 +153,26 @@ def test_upside_down_lines_on_an_upright_page(pipeline):
     same = set(res["rec_text"]) & set(upright["rec_text"])
     assert len(same) >= 0.5 * len(upright["rec_text"])
     assert "textline_orientation_angles" not in next(pipeline.predict(image))  # off again: per call only
+
+
+def test_textline_verification_reads_doubtful_lines_both_ways(pipeline):
+    """textline_orientation_verify (on by default): the lines the classifier may have wrong are read
+    the other way round too, and the clearly better reading kept, with its words."""
+    image = cv2.imread(str(DEMO))
+    upright = next(pipeline.predict(image))
+    turned = cv2.rotate(image, cv2.ROTATE_180)
+    plain = next(pipeline.predict(turned, use_textline_orientation=True, textline_orientation_verify=False))
+    checked = next(pipeline.predict(turned, use_textline_orientation=True, return_word_box=True))
+
+    def same(res):
+        return len(set(res["rec_text"]) & set(upright["rec_text"]))
+
+    assert same(checked) > same(plain)
+    assert sum(checked["textline_orientation_angles"]) > sum(plain["textline_orientation_angles"])
+    assert all("".join(words) == text for words, text in zip(checked["text_word"], checked["rec_text"]))
+    # on the upright page nothing is turned
+    again = next(pipeline.predict(image, use_textline_orientation=True))
+    assert again["rec_text"] == upright["rec_text"] and not any(again["textline_orientation_angles"])
 
 
 def test_unwarping_keeps_a_flat_page_readable(pipeline):

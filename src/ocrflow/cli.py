@@ -33,6 +33,8 @@ STAGE_FLAGS = {
     "use_doc_orientation_classify": "turn pages upright first (0/90/180/270; PP-LCNet_x1_0_doc_ori)",
     "use_doc_unwarping": "flatten photographed, curved pages first (UVDoc)",
     "use_textline_orientation": "turn upside-down text lines before recognition (0/180)",
+    "textline_orientation_verify": "read the lines the line classifier may have wrong both ways, keep the better "
+                                   "reading (default True; False: the classifier's rule alone)",
 }
 STAGE_MODEL_FLAGS = {
     "doc_orientation_classify_model": "page orientation model name or folder (default PP-LCNet_x1_0_doc_ori)",

@@ -74,6 +74,9 @@ class PipelineConfig:
     doc_unwarping_model: str = "UVDoc"
     textline_orientation_model: str = "ch_ppocr_mobile_v2.0_cls"
     textline_orientation_batch_size: int = 6
+    # lines the classifier gives a fair chance of being upside down are read both ways, the reading
+    # with the higher recognition score kept (stages/orientation.py); False: the classifier's own rule
+    textline_orientation_verify: bool = True
     ocr_version: str | None = None  # PP-OCRv4 | PP-OCRv5 | PP-OCRv6: picks det_model / rec_model
     # use_hpip's knobs, each overridable (engine/hpip.py Profile): e.g. {precision: f32}
     hpip_profile: dict | None = None
@@ -84,7 +87,8 @@ _LIMIT_KEYS = set(LIMIT_KEYS)
 _TOP_KEYS = {f.name for f in dataclasses.fields(PipelineConfig)} - {"det", "limits", "input"}
 _TYPES = {"rec_batch_size": int, "det_batch_size": int, "cpu_threads": int, "textline_orientation_batch_size": int,
           "use_hpip": bool, "process_tuning": bool, "return_word_box": bool, "pdf_render_scale": (int, float),
-          "use_doc_orientation_classify": bool, "use_doc_unwarping": bool, "use_textline_orientation": bool}
+          "use_doc_orientation_classify": bool, "use_doc_unwarping": bool, "use_textline_orientation": bool,
+          "textline_orientation_verify": bool}
 _STRINGS = ("det_model", "rec_model", "device", "det_device", "rec_device", "backend", "ocr_version",
             "doc_orientation_classify_model", "doc_unwarping_model", "textline_orientation_model")
 

@@ -149,7 +149,8 @@ class OCRPipeline:
     # Settings predict() takes for one call (checked by the config's own rules).
     CALL_KEYS = {f.name for f in dataclasses.fields(det.DetParams)} | {
         "rec_batch_size", "pdf_render_scale", "return_word_box",
-        "use_doc_orientation_classify", "use_doc_unwarping", "use_textline_orientation"}
+        "use_doc_orientation_classify", "use_doc_unwarping", "use_textline_orientation",
+        "textline_orientation_verify"}
 
     def call_config(self, overrides: dict) -> cfg.PipelineConfig:
         """The config with one call's `overrides` applied (None means: as configured)."""
@@ -232,17 +233,19 @@ class OCRPipeline:
         params = params or conf.det
         batch_size = rec_batch_size or conf.rec_batch_size
         word_boxes = conf.return_word_box if word_boxes is None else word_boxes
-        pending: deque[tuple[Any, dict, list[np.ndarray]]] = deque()
+        # (key, result so far, crops, {line: its crop the other way round, to read both ways})
+        pending: deque[tuple[Any, dict, list[np.ndarray], dict[int, np.ndarray]]] = deque()
         held_crops = held_bytes = 0
 
         def flush() -> Iterator[tuple[Any, dict]]:
             nonlocal held_crops, held_bytes
             alignment = [] if word_boxes else None
-            texts = self.recognize([c for *_, crops in pending for c in crops], batch_size, timer, alignment)
+            texts = self.recognize([c for _, _, crops, _ in pending for c in crops], batch_size, timer, alignment)
+            self._keep_better_readings(pending, texts, alignment, batch_size, timer)
             held_crops = held_bytes = 0
             start = 0
             while pending:  # each page let go of as it is handed over
-                key, data, crops = pending.popleft()
+                key, data, crops, _ = pending.popleft()
                 mine = texts[start : start + len(crops)]
                 data.update(rec_text=[t for t, _ in mine], rec_score=[s for _, s in mine])
                 if word_boxes:
@@ -268,8 +271,10 @@ class OCRPipeline:
                     data = {"dt_polys": boxes, "dt_scores": scores}
                     if doc_res is not None:
                         data.update(doc_preprocessor_res=doc_res, _page=page)
+                    others: dict[int, np.ndarray] = {}
                     if conf.use_textline_orientation:
-                        data["textline_orientation_angles"], crops = self.stage("textline")(crops, timer)
+                        data["textline_orientation_angles"], crops, others = self.stage("textline").orient(
+                            crops, conf.textline_orientation_verify, timer)
             except Exception:
                 yield from flush()  # the pages before the failure are not lost
                 raise
@@ -277,12 +282,34 @@ class OCRPipeline:
                 yield from flush()
                 yield key, image
                 continue
-            pending.append((key, data, crops))
-            held_crops += len(crops)
+            pending.append((key, data, crops, others))
+            held_crops += len(crops) + len(others)
             held_bytes += page.nbytes
             if not self.profile.pool_pages or held_crops >= self.POOL_CROPS or held_bytes >= self.POOL_BYTES:
                 yield from flush()
         yield from flush()
+
+    def _keep_better_readings(self, pending, texts: list, alignment: list | None, batch_size: int,
+                              timer: StageTimer | None) -> None:
+        """Text line orientation's verification: read the lines it doubts the other way round too,
+        and where that reading scores clearly higher keep it (text, score, word columns) and flip
+        the angle."""
+        where, crops, start = [], [], 0
+        for n, (_, _, page_crops, others) in enumerate(pending):
+            for i, crop in others.items():
+                where.append((n, i, start + i))
+                crops.append(crop)
+            start += len(page_crops)
+        if not crops:
+            return
+        other_alignment = [] if alignment is not None else None
+        readings = self.recognize(crops, batch_size, timer, other_alignment)
+        for k, ((n, i, j), reading) in enumerate(zip(where, readings)):
+            if reading[1] > texts[j][1] + LineOrientation.VERIFY_MARGIN:
+                texts[j] = reading
+                if alignment is not None:
+                    alignment[j] = other_alignment[k]
+                pending[n][1]["textline_orientation_angles"][i] ^= 1
 
     # -- public API -------------------------------------------------------------------------
     def pages(
