@@ -187,11 +187,8 @@ class LineOrientation:
                for start in range(0, len(crops), self.batch_size)]
         return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
 
-    def classify(self, crops: list[np.ndarray]) -> list[int]:
-        """1 for each crop classed upside down (score above the threshold), else 0."""
-        return self._angles(self.probabilities(crops))
-
     def _angles(self, probs: np.ndarray) -> list[int]:
+        """1 for each line classed upside down (its 180 score above the threshold), else 0."""
         best = probs.argmax(axis=1)
         return [int(b == self.flip_class and p[b] > self.threshold) for b, p in zip(best.tolist(), probs)]
 
@@ -207,7 +204,7 @@ class LineOrientation:
         for each line whose 180 score is above VERIFY_ABOVE: the caller reads both and keeps the
         reading with the higher recognition score, flipping the line's angle if it is the other)."""
         with stage(timer, "textline_ori"):
-            probs = self.probabilities(crops) if crops else np.zeros((0, 2), np.float32)
+            probs = self.probabilities(crops)
             angles = self._angles(probs)
             turned = [self.turn(c) if a else c for c, a in zip(crops, angles)]
             others = {}
