@@ -52,8 +52,14 @@ def found(pdf: Path, page_labels: list[list[str]]) -> tuple[int, int]:
     return hit, total
 
 
+TINY = ["--det_model", "PP-OCRv6_tiny_det", "--rec_model", "PP-OCRv6_tiny_rec"]
+TINY_YAML = "Global:\n  pipeline_name: OCR\nPipeline:\n  det_model: PP-OCRv6_tiny_det\n  rec_model: PP-OCRv6_tiny_rec\n"
+
+
 def commands(scan: Path, tmp: Path, jobs: int) -> dict[str, tuple[list[str], Path]]:
     """name -> (command line, the PDF it writes) for each system, on the PDF `scan`."""
+    tiny_yaml = tmp / "tiny.yaml"
+    tiny_yaml.write_text(TINY_YAML)
     return {
         "ocrflow --output_format pdf": ([str(BIN / "ocrflow"), "--pipeline", "OCR", "--input", str(scan),
                                          "--save_path", str(tmp / "a"), "--output_format", "pdf", "--quiet"],
@@ -61,6 +67,9 @@ def commands(scan: Path, tmp: Path, jobs: int) -> dict[str, tuple[list[str], Pat
         "ocrflow --output_format pdf --use_hpip": ([str(BIN / "ocrflow"), "--pipeline", "OCR", "--input",
                                                     str(scan), "--save_path", str(tmp / "h"), "--output_format",
                                                     "pdf", "--quiet", "--use_hpip"], tmp / "h" / "scan.pdf"),
+        "... --use_hpip, PP-OCRv6_tiny": ([str(BIN / "ocrflow"), "--pipeline", "OCR", "--input", str(scan),
+                                           "--save_path", str(tmp / "t"), "--output_format", "pdf", "--quiet",
+                                           "--use_hpip", *TINY], tmp / "t" / "scan.pdf"),
         "ocrmypdf --plugin ocrflow.ocrmypdf": ([str(BIN / "ocrmypdf"), "--plugin", "ocrflow.ocrmypdf", "--jobs",
                                                 str(jobs), "--output-type", "pdf", str(scan),
                                                 str(tmp / "b.pdf")], tmp / "b.pdf"),
@@ -68,6 +77,10 @@ def commands(scan: Path, tmp: Path, jobs: int) -> dict[str, tuple[list[str], Pat
                                                       "--ocrflow-use-hpip", "--jobs", str(jobs),
                                                       "--output-type", "pdf", str(scan), str(tmp / "d.pdf")],
                                                      tmp / "d.pdf"),
+        "... --ocrflow-use-hpip, PP-OCRv6_tiny": ([str(BIN / "ocrmypdf"), "--plugin", "ocrflow.ocrmypdf",
+                                                    "--ocrflow-use-hpip", "--ocrflow-pipeline", str(tiny_yaml),
+                                                    "--jobs", str(jobs), "--output-type", "pdf", str(scan),
+                                                    str(tmp / "e.pdf")], tmp / "e.pdf"),
         "ocrmypdf -l eng (Tesseract)": ([str(BIN / "ocrmypdf"), "-l", "eng", "--jobs", str(jobs),
                                          "--output-type", "pdf", str(scan), str(tmp / "c.pdf")], tmp / "c.pdf"),
     }

