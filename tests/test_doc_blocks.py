@@ -34,10 +34,14 @@ def _sandbox(path: Path) -> Path:
 @pytest.fixture(scope="module", autouse=True)
 def models_of_the_examples():
     """The examples run offline: on a fresh machine only the default models are there, so fetch
-    the bundled OCRv6 pipeline's (docs/stages.md) by loading it once."""
+    the bundled OCRv6 pipeline's (docs/stages.md) by loading it once, and the tiny pair
+    (docs/outputs.md)."""
     from ocrflow import create_pipeline
+    from ocrflow.models import store
 
     create_pipeline("OCRv6")
+    for name in ("PP-OCRv6_tiny_det", "PP-OCRv6_tiny_rec"):
+        store.fetch(name)
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
