@@ -301,6 +301,38 @@ def test_cli_output_formats(tmp_path):
     assert bad.returncode == 1 and "--output_format" in bad.stderr
 
 
+def test_cli_writes_a_long_pdf_page_by_page(tmp_path, monkeypatch):
+    """--output_format pdf,hocr,alto,txt on a 40-page PDF: each page's result (its image with it) is
+    written and let go before the next page is read, so no number of pages is held in memory."""
+    import gc
+    import weakref
+
+    from ocrflow import cli
+
+    refs, most = [], [0]  # weak references to every result made (a dict: no WeakSet)
+    init = OCRResult.__init__
+
+    def alive() -> int:
+        gc.collect()  # results are freed by reference counting; collect any cycle before counting
+        return sum(ref() is not None for ref in refs)
+
+    def counted(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        refs.append(weakref.ref(self))
+        most[0] = max(most[0], alive())
+
+    monkeypatch.setattr(OCRResult, "__init__", counted)
+    page = Image.open(DEMO).convert("RGB").crop((0, 0, 480, 200))  # a corner with a few lines
+    source = tmp_path / "long.pdf"
+    page.save(source, "PDF", save_all=True, append_images=[page] * 39, resolution=144.0)
+    out = tmp_path / "out"
+    assert cli.main(["--pipeline", "OCR", "--input", str(source), "--save_path", str(out), "--output_format",
+                     "pdf,hocr,alto,txt", "--quiet"]) == 0
+    assert len(refs) == 40 and most[0] <= 2  # the page being written, at most the next one
+    assert (out / "long.txt").read_text(encoding="utf-8").count("\f") == 39
+    assert len(pikepdf.open(out / "long.pdf").pages) == 40
+
+
 def test_result_from_bytes_pdf_page_saves_as_image_page(pipeline, tmp_path):
     buf = io.BytesIO()
     Image.open(DEMO).convert("RGB").save(buf, "PDF", resolution=144.0)
