@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,26 @@ pytestmark = pytest.mark.skipif(bool(missing), reason=f"OCRmyPDF needs {', '.joi
                                 "ghostscript tesseract-ocr poppler-utils)")
 
 
+def _ocrmypdf(*args: str) -> subprocess.CompletedProcess:
+    """ocrmypdf with these arguments. Once in two clean-clone runs (2026-12-06) OCRmyPDF's parent
+    process hung with no worker left (its process pool, not reproduced in 9 runs by hand): a run
+    that hangs is reported as a warning with what it printed, and run once more."""
+    cmd = [str(OCRMYPDF), *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    except subprocess.TimeoutExpired as exc:
+        printed = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        warnings.warn(f"ocrmypdf hung for 150 s and was run again; it had printed: {(printed or '')[-2000:]}",
+                      stacklevel=2)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+
+
 def test_ocrmypdf_plugin_reads_every_page(tmp_path):
     image = Image.open(DEMO).convert("RGB")
     source = tmp_path / "scan.pdf"
     image.save(source, "PDF", save_all=True, append_images=[image, image], resolution=144.0)
     out = tmp_path / "out.pdf"
-    proc = subprocess.run([str(OCRMYPDF), "--plugin", "ocrflow.ocrmypdf", "--jobs", "2", str(source), str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = _ocrmypdf("--plugin", "ocrflow.ocrmypdf", "--jobs", "2", str(source), str(out))
     assert proc.returncode == 0, proc.stderr
     import pikepdf
 
