@@ -8,7 +8,6 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,7 +112,7 @@ class OCRPipeline:
             chosen = calibrate.choose(path, task, device, conf.cpu_threads, load, backend, precision, norm, rec_height)
             if conf.use_hpip or chosen.ms:  # the exact path says so where there was a choice
                 log.info("%s %s model %s: %s", "use_hpip" if conf.use_hpip else "backend auto", task,
-                         Path(path).parent.name, chosen.summary())
+                         calibrate.model_name(path), chosen.summary())
             self.calibration[task] = chosen
             backend, precision = chosen.backend, chosen.precision
         pixels = norm if prof.pixels_in_graph and norm is not None and backend == "openvino" else None

@@ -230,6 +230,12 @@ def cached() -> list[dict]:
     return rows
 
 
+def model_name(path) -> str:
+    """A model's name for people: its folder's for a model folder's inference.onnx, else the file's."""
+    path = Path(path)
+    return path.parent.name if path.name == "inference.onnx" else path.name
+
+
 def clear() -> bool:
     """Forget every choice (measured again at the next load); True if there were any."""
     try:
@@ -279,9 +285,9 @@ def choose(path: Path, task: str, device: Device, threads: int | None, load: Cal
         if hit is not None:
             return Calibration(**hit, cached=True)
         log.info("measuring %s on this machine for %s (once; cached in %s)",
-                 ", ".join(map(str, cands)), Path(path).parent.name or path, cache_path())
+                 ", ".join(map(str, cands)), model_name(path), cache_path())
         record = measure(task, inputs(task, norm, rec_height), cands, load)
-        record.model = Path(path).parent.name if Path(path).name == "inference.onnx" else Path(path).name
+        record.model = model_name(path)
         try:
             _write_cache(key, record)
         except OSError as exc:  # a read-only cache measures again next time, nothing worse

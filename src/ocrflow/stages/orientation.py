@@ -192,12 +192,6 @@ class LineOrientation:
         best = probs.argmax(axis=1)
         return [int(b == self.flip_class and p[b] > self.threshold) for b, p in zip(best.tolist(), probs)]
 
-    def __call__(self, crops: list[np.ndarray], timer: StageTimer | None = None
-                 ) -> tuple[list[int], list[np.ndarray]]:
-        """(angles, the crops with those classed 180 turned)."""
-        angles, turned, _ = self.orient(crops, False, timer)
-        return angles, turned
-
     def orient(self, crops: list[np.ndarray], verify: bool, timer: StageTimer | None = None
                ) -> tuple[list[int], list[np.ndarray], dict[int, np.ndarray]]:
         """(angles, the crops turned by them, and with `verify` {line: that crop the other way round}
