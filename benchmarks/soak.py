@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,11 +42,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max_side", type=int, default=1600, help="largest long side of the varied images")
     ap.add_argument("--pages", type=int, default=1, help="images per predict() call (default 1)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a pipeline setting (YAML value), e.g. --set hpip_profile={rec_streams: 1}")
     args = ap.parse_args(argv)
     from ocrflow import create_pipeline
 
     # process_tuning as the CLI and the service run (ocrflow/memory.py)
-    pipeline = create_pipeline("OCR", backend=args.backend, use_hpip=args.use_hpip, process_tuning=True)
+    settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    pipeline = create_pipeline("OCR", backend=args.backend, use_hpip=args.use_hpip, process_tuning=True, **settings)
     base = cv2.imread(str(ROOT / "tests" / "data" / "general_ocr_002.png"))
     rng = np.random.default_rng(args.seed)
     windows = []  # (predictions so far, peak RSS in the window, RSS at its end, seconds)

@@ -117,6 +117,14 @@ def test_configuration_reference_names_every_key_and_flag():
             assert option in text, f"{hint} ({parser.prog} {option})"
 
 
+def test_every_use_hpip_knob_is_documented():
+    from ocrflow.engine import hpip
+
+    text = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    for knob in hpip.KNOBS:
+        assert f"| `{knob}` |" in text, f"docs/performance.md's table of use_hpip knobs lacks {knob}"
+
+
 def test_generator_runs():
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_docs.py"), "--help"],
                           capture_output=True, text=True)

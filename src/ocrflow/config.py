@@ -78,8 +78,7 @@ class PipelineConfig:
     # with the higher recognition score kept (stages/orientation.py); False: the classifier's own rule
     textline_orientation_verify: bool = True
     ocr_version: str | None = None  # PP-OCRv4 | PP-OCRv5 | PP-OCRv6: picks det_model / rec_model
-    # use_hpip's knobs, each overridable (engine/hpip.py Profile): e.g. {precision: f32}
-    hpip_profile: dict | None = None
+    hpip_profile: dict | None = None  # use_hpip's knobs by name (performance.md), e.g. {precision: f32}
 
 
 _DET_KEYS = {f.name for f in dataclasses.fields(DetParams)}

@@ -102,24 +102,27 @@ class OCRPipeline:
     def _load(self, path, device, task: str, norm=None, rec_height: int = rec.REC_HEIGHT):
         conf, prof = self.config, self.profile
         backend, precision = prof.backend, prof.precision
+        streams = prof.rec_streams if task == "rec" else 1
         if calibrate.MEASURE in (backend, precision) and device.kind == "gpu":  # rec on a GPU, det on the CPU
             backend, precision = "onnxruntime", "f32"
         # use_hpip measures its candidates; the exact path on the CPU with backend auto, the f32 ones
-        if calibrate.MEASURE in (backend, precision) or (backend == "auto" and device.kind == "cpu"):
+        if calibrate.MEASURE in (backend, precision, streams) or (backend == "auto" and device.kind == "cpu"):
             def load(cand):
-                return load_model(path, device, conf.cpu_threads, cand.backend, cand.precision)
+                return load_model(path, device, conf.cpu_threads, cand.backend, cand.precision, streams=cand.streams)
 
-            chosen = calibrate.choose(path, task, device, conf.cpu_threads, load, backend, precision, norm, rec_height)
+            chosen = calibrate.choose(path, task, device, conf.cpu_threads, load, backend, precision, norm, rec_height,
+                                      streams)
             if conf.use_hpip or chosen.ms:  # the exact path says so where there was a choice
                 log.info("%s %s model %s: %s", "use_hpip" if conf.use_hpip else "backend auto", task,
                          calibrate.model_name(path), chosen.summary())
             self.calibration[task] = chosen
-            backend, precision = chosen.backend, chosen.precision
+            backend, precision, streams = chosen.backend, chosen.precision, chosen.streams
         pixels = norm if prof.pixels_in_graph and norm is not None and backend == "openvino" else None
         if backend == "openvino" and conf.use_hpip and conf.process_tuning:
             hpip.widen_kernel_cache()
         return load_model(path, device, conf.cpu_threads, backend, precision,
-                          shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels)
+                          shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels,
+                          streams=streams if isinstance(streams, int) else 1)
 
     def stage(self, name: str):
         """The optional stage `name` (doc_ori, unwarp, textline), loaded on first use."""

@@ -30,7 +30,13 @@ class Engine(Protocol):
     @property
     def metadata(self) -> dict[str, str]: ...  # the ONNX custom metadata the stages read ("character")
 
+    streams: int  # requests the engine runs side by side (1: one at a time)
+
     def run(self, x: np.ndarray, copy: bool = True) -> np.ndarray: ...  # the first output
+
+    # The first output, as a job (jobs.py): .result() waits for it, .release() hands its buffers
+    # back. Up to `streams` jobs run side by side; jobs.RunsNow runs it at once.
+    def submit(self, x: np.ndarray): ...
 
 BACKENDS = ("auto", "onnxruntime", "openvino")
 
@@ -55,19 +61,22 @@ def __getattr__(name: str):
 
 
 def load_model(path, device: Device | str = "cpu", threads: int | None = None, backend: str = "auto",
-               precision: str = "f32", shape_cache: int | None = None, pixels: tuple | None = None):
+               precision: str = "f32", shape_cache: int | None = None, pixels: tuple | None = None,
+               streams: int = 1):
     """Load an ONNX model file on a device with the chosen backend.
 
     shape_cache: input shapes whose kernels OpenVINO keeps (OvModel's default when None).
     pixels: (alpha, beta) to normalise uint8 NHWC pixels in the graph (OpenVINO only; a model
     that does so has `takes_pixels` True).
+    streams: requests run side by side, splitting the threads (OpenVINO only; others run one at a time).
     """
     dev = parse_device(device) if isinstance(device, str) else device
     chosen = pick_backend(backend, dev)
     if chosen == "openvino":
         from .openvino import OvModel
 
-        return OvModel(path, dev, threads=threads, precision=precision, shape_cache=shape_cache, pixels=pixels)
+        return OvModel(path, dev, threads=threads, precision=precision, shape_cache=shape_cache, pixels=pixels,
+                       streams=streams)
     if not has_module("onnxruntime"):
         if dev.kind == "gpu":
             raise DeviceError(f"device {dev} needs ONNX Runtime's CUDA build: {gpu_hint()}")

@@ -7,8 +7,9 @@ models 1.7-2.3x faster, ONNX Runtime the PP-OCRv6_tiny ones 1.2x, on the same CP
 A CPU flag does not say which is fastest: OpenVINO bf16 is 1.7x slower than f32 on the v4
 recognition model on a Xeon with AVX512-BF16 but no AMX, and 2x faster with AMX. So for each
 model every candidate this machine has (OpenVINO f32, OpenVINO bf16 where the CPU reports bf16,
-ONNX Runtime f32) runs the same inputs of the shapes the pipeline makes: a page with lines of text
-drawn on it (detection), lines of text at two widths (recognition). The fastest wins, if its outputs
+ONNX Runtime f32; for recognition under use_hpip, OpenVINO's also with two streams of one thread
+each) runs the same inputs of the shapes the pipeline makes: a page with lines of text drawn on it
+(detection), lines of text at two widths (recognition). The fastest wins, if its outputs
 agree with the f32 reference's (AGREEMENT: the text map's pixels for detection, the characters of
 the lines read for recognition). The choice is logged and cached per CPU, model file, thread
 count and library versions in `calibration.json` in the model cache (OCRFLOW_HOME), so a model is
@@ -27,6 +28,7 @@ import os
 import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -52,9 +54,10 @@ _lock = threading.Lock()
 class Candidate:
     backend: str
     precision: str
+    streams: int = 1  # recognition batches run side by side, splitting the threads (OpenVINO)
 
     def __str__(self) -> str:
-        return f"{self.backend} {self.precision}"
+        return f"{self.backend} {self.precision}" + (f" {self.streams} streams" if self.streams > 1 else "")
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Calibration:
 
     backend: str
     precision: str
+    streams: int = 1
     model: str = ""  # the model's folder (or file) name, for people reading the cache
     ms: dict[str, float] = field(default_factory=dict)  # candidate -> median ms per pass over the inputs
     agreement: dict[str, float] = field(default_factory=dict)  # candidate -> agreement with f32
@@ -73,18 +77,22 @@ class Calibration:
             return f"{name} {self.ms[name]:.1f} ms (agrees {self.agreement.get(name, 1.0):.3f})"
 
         table = ", ".join(one(name) for name in sorted(self.ms, key=self.ms.get)) or "the only candidate"
-        return f"{self.backend} {self.precision}{' (cached)' if self.cached else ''}: {table}"
+        chosen = Candidate(self.backend, self.precision, self.streams)
+        return f"{chosen}{' (cached)' if self.cached else ''}: {table}"
 
 
-def candidates(backend: str = MEASURE, precision: str = MEASURE) -> list[Candidate]:
-    """What this machine can run, f32 reference first; a fixed backend or precision narrows it."""
+def candidates(backend: str = MEASURE, precision: str = MEASURE, streams: int | str = 1) -> list[Candidate]:
+    """What this machine can run, f32 reference first; a fixed backend or precision narrows it.
+    streams: OpenVINO's, a number or MEASURE (1 and 2: two 1-thread streams beat one 2-thread stream
+    where a precision spreads poorly over threads, bf16 on AMX on recognition's small inputs)."""
+    ov_streams = (1, 2) if streams == MEASURE else (int(streams),)
     out = []
     if has_module("openvino"):
         from .hpip import cpu_bf16
 
-        out.append(Candidate("openvino", "f32"))
+        out += [Candidate("openvino", "f32", n) for n in ov_streams]
         if cpu_bf16():
-            out.append(Candidate("openvino", "bf16"))
+            out += [Candidate("openvino", "bf16", n) for n in ov_streams]
     if has_module("onnxruntime"):
         out.append(Candidate("onnxruntime", "f32"))
     return [c for c in out if backend in (MEASURE, "auto", c.backend) and precision in (MEASURE, c.precision)]
@@ -115,7 +123,8 @@ def _text_page(width: int, height: int, seed: int) -> np.ndarray:
 
 def inputs(task: str, norm=None, rec_height: int = 48) -> list[np.ndarray]:
     """Inputs of the shapes the pipeline gives `task`'s model, with text in them: two pages for
-    detection; for recognition, batches of 6 line crops at two widths."""
+    detection; for recognition, batches of 6 line crops at two widths, twice (so that two
+    streams have work side by side)."""
     from ..det import DetParams, preprocess
     from ..rec import resize_norm
 
@@ -131,7 +140,7 @@ def inputs(task: str, norm=None, rec_height: int = 48) -> list[np.ndarray]:
             _draw(crop, rng, 2, 30, 0.9)
             lines.append(resize_norm(crop, rec_height, width))
         out.append(np.stack(lines))
-    return out
+    return out * 2
 
 
 def _ctc_lines(out: np.ndarray) -> list[list[int]]:
@@ -157,6 +166,26 @@ def agreement(task: str, ref: list[np.ndarray], got: list[np.ndarray]) -> float:
     return float(np.mean([Levenshtein.normalized_similarity(a, b) for a, b in pairs]))
 
 
+def _run_all(task: str, model, batch: list[np.ndarray]) -> None:
+    """Every input of `batch`, submitted ahead as the recogniser does (up to `streams` side by side),
+    each recognition output read by CTC's argmax meanwhile, as the recogniser reads it."""
+    jobs: deque = deque()
+
+    def finish():
+        job = jobs.popleft()
+        out = job.result()
+        if task == "rec":
+            out.argmax(-1)
+        job.release()
+
+    for x in batch:
+        jobs.append(model.submit(x))
+        if len(jobs) > model.streams:
+            finish()
+    while jobs:
+        finish()
+
+
 def measure(task: str, batch: list[np.ndarray], cands: list[Candidate], load: Callable[[Candidate], object],
             rounds: int = ROUNDS) -> Calibration:
     """Time every candidate on `batch`; the fastest that agrees with the first (the f32 reference)."""
@@ -165,12 +194,13 @@ def measure(task: str, batch: list[np.ndarray], cands: list[Candidate], load: Ca
     ref = None
     for cand in cands:
         model = load(cand)
-        outs = [model.run(x) for x in batch]  # warm-up: kernels for these shapes
+        outs = [model.run(x) for x in batch]
+        for _ in range(model.streams):  # warm-up: kernels for these shapes, in every stream
+            _run_all(task, model, batch)
         passes = []
         for _ in range(rounds):
             start = time.perf_counter()
-            for x in batch:
-                model.run(x)
+            _run_all(task, model, batch)
             passes.append((time.perf_counter() - start) * 1000)
         del model
         ms[str(cand)] = round(statistics.median(passes), 2)
@@ -179,7 +209,7 @@ def measure(task: str, batch: list[np.ndarray], cands: list[Candidate], load: Ca
         agree[str(cand)] = round(agreement(task, ref, outs), 4)
     fit = [c for c in cands if agree[str(c)] >= AGREEMENT]
     best = min(fit, key=lambda c: ms[str(c)])
-    return Calibration(best.backend, best.precision, ms=ms, agreement=agree)
+    return Calibration(best.backend, best.precision, best.streams, ms=ms, agreement=agree)
 
 
 def _key(path: Path, task: str, threads: int | None, cands: list[Candidate]) -> str:
@@ -226,6 +256,7 @@ def cached() -> list[dict]:
         cpu, task, _, threads, *_ = key.split("|")
         rows.append({"model": record.get("model", ""), "task": task, "threads": int(threads.split("=")[1]),
                      "cpu": cpu, "backend": record["backend"], "precision": record["precision"],
+                     "streams": record.get("streams", 1),
                      "ms": record.get("ms", {}), "agreement": record.get("agreement", {})})
     return rows
 
@@ -268,15 +299,18 @@ def _machine_lock():
 
 
 def choose(path: Path, task: str, device: Device, threads: int | None, load: Callable[[Candidate], object],
-           backend: str = MEASURE, precision: str = MEASURE, norm=None, rec_height: int = 48) -> Calibration:
-    """The backend and precision for the model at `path`: from the cache, else measured now."""
-    cands = candidates(backend, precision)
+           backend: str = MEASURE, precision: str = MEASURE, norm=None, rec_height: int = 48,
+           streams: int | str = 1) -> Calibration:
+    """The backend and precision (and streams) for the model at `path`: from the cache, else measured now."""
+    if streams == MEASURE and (task != "rec" or (threads or os.cpu_count() or 1) < 2):
+        streams = 1  # streams split the threads; detection runs one page at a time
+    cands = candidates(backend, precision, streams)
     if not cands:
         from ..errors import ConfigError
 
         raise ConfigError(f"nothing installed runs backend={backend} precision={precision} on {device}")
     if len(cands) == 1:
-        return Calibration(cands[0].backend, cands[0].precision)
+        return Calibration(cands[0].backend, cands[0].precision, cands[0].streams)
     key = _key(Path(path), task, threads, cands)
     # One measurement at a time on the machine: processes loading the same model together (OCRmyPDF's
     # jobs, batch workers) wait for the first one's figures instead of timing each other.

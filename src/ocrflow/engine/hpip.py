@@ -75,6 +75,7 @@ class Profile:
     rec_min_width: int | None = None  # narrowest recognition input; None: the model's base width (320)
     pool_pages: bool = False  # recognise the crops of consecutive pages together
     fast_crops: bool = False  # bilinear affine crops instead of the cubic perspective warp
+    rec_streams: int | str = 1  # recognition batches run side by side, splitting the threads (OpenVINO); measure
     reason: str = "exact: the official pipeline's arithmetic"
 
 
@@ -90,7 +91,8 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
         choice = choose(device)
         in_graph = choice.backend in ("openvino", MEASURE)  # where the model runs on OpenVINO
         chosen = Profile(choice.backend, choice.precision, pixels_in_graph=in_graph, shape_buckets=True,
-                         rec_min_width=32, pool_pages=True, fast_crops=True, reason=choice.reason)
+                         rec_min_width=32, pool_pages=True, fast_crops=True,
+                         rec_streams=MEASURE if choice.backend == MEASURE else 1, reason=choice.reason)
     if overrides:
         unknown = set(overrides) - set(KNOBS)
         if unknown:
@@ -101,6 +103,8 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
     if chosen.backend not in (*BACKENDS, MEASURE):
         raise ConfigError(f"hpip_profile.backend must be one of {', '.join((*BACKENDS, MEASURE))}, "
                           f"got {chosen.backend!r}")
+    if chosen.rec_streams != MEASURE and not (isinstance(chosen.rec_streams, int) and chosen.rec_streams >= 1):
+        raise ConfigError(f"hpip_profile.rec_streams must be a number >= 1 or {MEASURE}, got {chosen.rec_streams!r}")
     if MEASURE in (chosen.backend, chosen.precision) and device.kind == "gpu":
         raise ConfigError(f"hpip_profile: {MEASURE} is for the CPU; on {device} name the backend and precision")
     if chosen.pixels_in_graph and chosen.backend not in ("openvino", MEASURE):

@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 from ..errors import DeviceError, ModelError
 from .device import Device
+from .jobs import RunsNow
 from .runtime import gpu_hint
 
 
@@ -39,7 +40,7 @@ def _providers(device: Device) -> list:
     return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
 
 
-class OrtModel:
+class OrtModel(RunsNow):
     """One ONNX model in an ONNX Runtime session. `run` is thread-safe."""
 
     takes_pixels = False  # takes the normalised float32 NCHW input

@@ -10,17 +10,20 @@ import numpy as np
 
 from ..errors import DeviceError, ModelError
 from .device import Device
+from .jobs import RunsNow
 
 METADATA_KEYS = ("character",)  # the ONNX metadata the pipeline reads
 
 
-class OvModel:
-    """One ONNX model compiled by OpenVINO for the CPU. `run` is thread-safe (a request per thread)."""
+class OvModel(RunsNow):
+    """One ONNX model compiled by OpenVINO for the CPU. `run` and `submit` are thread-safe (requests
+    per thread)."""
 
     def __init__(self, path: str | Path, device: Device, threads: int | None = None, precision: str = "f32",
-                 shape_cache: int | None = None, pixels: tuple | None = None):
+                 shape_cache: int | None = None, pixels: tuple | None = None, streams: int = 1):
         """pixels = (alpha, beta), per channel: the model takes uint8 N x H x W x C pixels p and
-        computes its input p * alpha + beta (planar float32) in the graph (`takes_pixels`)."""
+        computes its input p * alpha + beta (planar float32) in the graph (`takes_pixels`).
+        streams > 1: that many requests run side by side (`submit`), sharing the threads."""
         import openvino as ov
 
         if device.kind != "cpu":
@@ -45,6 +48,10 @@ class OvModel:
             # pins each process's threads to the first cores, knowing nothing of the others: two
             # 1-thread workers would share core 0 (measured: 2 processes ran 1.05x one, not 2x).
             config["ENABLE_CPU_PINNING"] = False
+        if streams > 1:
+            config["NUM_STREAMS"] = streams
+            config["INFERENCE_NUM_THREADS"] = threads or os.cpu_count() or streams  # in all, not per stream
+        self.streams = streams
         self.settings = dict(config)  # what OpenVINO was asked for (tests, logs)
         try:
             self._model = core.read_model(str(self.path))
@@ -80,6 +87,33 @@ class OvModel:
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
         return request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0]
+
+    def submit(self, x: np.ndarray):
+        """x started on a free request: up to `streams` run side by side. As for run(copy=False), x
+        must stay unchanged until the job's result has been read, and the result is the request's own
+        buffer, valid until the job is released."""
+        if self.streams == 1:
+            return super().submit(x)
+        idle = getattr(self._local, "idle", None)
+        if idle is None:
+            idle = self._local.idle = []
+        request = idle.pop() if idle else self._compiled.create_infer_request()
+        request.start_async({0: x}, share_inputs=True)
+        return _Job(request, idle)
+
+
+class _Job:
+    """One started request of OvModel.submit."""
+
+    def __init__(self, request, idle: list):
+        self._request, self._idle = request, idle
+
+    def result(self) -> np.ndarray:
+        self._request.wait()
+        return self._request.get_output_tensor(0).data
+
+    def release(self) -> None:
+        self._idle.append(self._request)  # reused by the next submit: its output buffer is overwritten
 
 
 def _pixel_input(model, alpha, beta):

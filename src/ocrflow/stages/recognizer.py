@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from .. import rec
@@ -57,17 +59,32 @@ class TextRecognizer:
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         if alignment is not None:
             alignment[:] = [([], 0.0)] * len(crops)
-        for batch in rec.batch_plan(crops, batch_size or self.batch_size):
-            with stage(timer, "rec_pre"):
-                x = self.batch([crops[i] for i in batch])
+        # Batches are submitted ahead of their decoding: an engine running requests side by side
+        # (streams) keeps them all busy while this thread decodes; one at a time, each runs as submitted.
+        ahead = self.model.streams + (self.model.streams > 1)
+        jobs: deque = deque()
+
+        def decode() -> None:
+            batch, _, job = jobs.popleft()
             with stage(timer, "rec_model"):
-                probs = self.model.run(x, copy=False)  # decoded before the next batch runs
+                probs = job.result()
             with stage(timer, "rec_decode"):
                 for i, decoded in zip(batch, rec.ctc_decode(probs, self.char_table)):
                     out[i] = decoded
                 if alignment is not None:
                     for i, cols, share in zip(batch, rec.ctc_columns(probs), self.input_shares(batch, crops)):
                         alignment[i] = (cols, probs.shape[1] * share)
+            job.release()
+
+        for batch in rec.batch_plan(crops, batch_size or self.batch_size):
+            with stage(timer, "rec_pre"):
+                x = self.batch([crops[i] for i in batch])
+            with stage(timer, "rec_model"):
+                jobs.append((batch, x, self.model.submit(x)))  # x is read in place: kept until decoded
+            if len(jobs) >= ahead:
+                decode()
+        while jobs:
+            decode()
         return out
 
     def input_shares(self, batch: list[int], crops: list[np.ndarray]) -> list[float]:

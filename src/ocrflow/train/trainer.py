@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from .. import det as det_mod
 from .. import rec as rec_mod
+from ..engine.jobs import RunsNow
 from ..errors import ConfigError, ModelError
 from ..eval import datasets
 from ..eval.runner import evaluate
@@ -128,7 +129,7 @@ def _onnx_chars(onnx_model) -> tuple[str, ...] | None:
     return None
 
 
-class TorchEngine:
+class TorchEngine(RunsNow):
     """A torch model behind the pipeline's engine interface (ocrflow.engine.Engine)."""
 
     takes_pixels = False
