@@ -76,7 +76,8 @@ def links(path: Path) -> list[str]:
 
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading."""
-    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[`*]", "", heading.strip().lower())
+    text = re.sub(r"(?<!\w)_+|_+(?!\w)", "", text)  # emphasis, not an underscore inside a word (use_hpip)
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
