@@ -250,6 +250,43 @@ def test_openvino_streams_give_what_one_request_gives():
     np.testing.assert_array_equal(job.result(), outs[0])
 
 
+FIRST_INFERENCES = """
+import sys, threading
+import numpy as np
+from ocrflow.engine import load_model
+from ocrflow.models import resolve
+
+model = load_model(resolve("PP-OCRv4_mobile_rec", "rec").onnx, "cpu", threads=1, backend="openvino")
+x = np.zeros((1, 3, 48, 64), np.float32)
+barrier = threading.Barrier(8)
+
+def first():
+    barrier.wait()
+    model.run(x) if sys.argv[1] == "run" else model.submit(x).result()
+
+threads = [threading.Thread(target=first) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+def test_threads_making_their_first_inference_together_do_not_deadlock():
+    # OCRmyPDF's page threads hung this way (OpenVINO's binding, before the first inference ran alone):
+    # 3 of 20 processes of 8 threads then. Each process here is a first time.
+    import subprocess
+    import sys
+
+    resolve("PP-OCRv4_mobile_rec", "rec")  # fetched before the timed processes
+    for k in range(12):
+        mode = "run" if k % 2 == 0 else "submit"
+        try:
+            subprocess.run([sys.executable, "-c", FIRST_INFERENCES, mode], check=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"8 threads' first OpenVINO inferences ({mode}) deadlocked (process {k + 1} of 12)")
+
+
 def test_fast_path_reads_the_same_with_one_or_two_streams():
     one = create_pipeline("OCR", use_hpip=True, hpip_profile={"rec_streams": 1, "backend": "openvino"})
     two = create_pipeline("OCR", use_hpip=True, hpip_profile={"rec_streams": 2, "backend": "openvino"})

@@ -3,8 +3,9 @@
 OCRmyPDF (17 or later: `pip install 'ocrflow[pdf]' ocrmypdf`, which also needs Ghostscript, and
 Tesseract for its own checks) keeps doing what it does (rasterising, deskew, PDF/A, optimisation,
 the text layer); every page image it rasterises is read by the PP-OCR pipeline instead of Tesseract.
-Words and their boxes come from `return_word_box`. OCRmyPDF runs pages in parallel (`--jobs`):
-each worker loads the models once, with its share of the cores.
+Words and their boxes come from `return_word_box`. OCRmyPDF runs pages in parallel (`--jobs`), in
+threads by default: they share one pipeline per process, loaded once, whose models run each page
+on the process's cores divided by the jobs.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def add_options(parser):
 
 
 def _get_pipeline(options):
-    """One pipeline per process, with this worker's share of the cores."""
+    """One pipeline per process, shared by OCRmyPDF's page threads; each inference on cores / jobs threads."""
     global _pipeline
     with _lock:
         if _pipeline is None:

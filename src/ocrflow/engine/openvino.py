@@ -14,6 +14,23 @@ from .jobs import RunsNow
 
 METADATA_KEYS = ("character",)  # the ONNX metadata the pipeline reads
 
+# OpenVINO's Python binding builds its numpy type tables on the first inference of the process
+# (C++ function-local statics that call into Python): two threads making their first inference at
+# once can deadlock on that, one holding the GIL and waiting for the table, the other the reverse
+# (seen with OCRmyPDF's page threads: 3 hangs in 20 runs of 8 threads). So the first one runs alone.
+_first_inference = threading.Lock()
+_warm = False
+
+
+def _alone_if_first(call):
+    global _warm
+    if _warm:
+        return call()
+    with _first_inference:
+        out = call()
+        _warm = True
+        return out
+
 
 class OvModel(RunsNow):
     """One ONNX model compiled by OpenVINO for the CPU. `run` and `submit` are thread-safe (requests
@@ -86,7 +103,7 @@ class OvModel(RunsNow):
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
-        return request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0]
+        return _alone_if_first(lambda: request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0])
 
     def submit(self, x: np.ndarray):
         """x started on a free request: up to `streams` run side by side. As for run(copy=False), x
@@ -98,7 +115,7 @@ class OvModel(RunsNow):
         if idle is None:
             idle = self._local.idle = []
         request = idle.pop() if idle else self._compiled.create_infer_request()
-        request.start_async({0: x}, share_inputs=True)
+        _alone_if_first(lambda: request.start_async({0: x}, share_inputs=True))
         return _Job(request, idle)
 
 
