@@ -293,6 +293,13 @@ def test_fast_path_reads_the_same_with_one_or_two_streams():
     assert one.rec_model.streams == 1 and two.rec_model.streams == 2 and one.det_model.streams == 1
     for a, b in zip(one.predict(GOLDEN), two.predict(GOLDEN), strict=True):
         assert a["rec_text"] == b["rec_text"] and a["rec_score"] == b["rec_score"]
+    # a batch that cannot be built after others were started: its error, and the next call reads as before
+    rng = np.random.default_rng(5)
+    crops = [rng.integers(0, 256, (32, 60 + 20 * i, 3), dtype=np.uint8) for i in range(13)]
+    before = two.recognize(crops)
+    with pytest.raises(ValueError, match="uint8"):
+        two.recognize([*crops, np.zeros((8, 400, 3), np.float32)])  # widest: in the last batch
+    assert two.recognize(crops) == before == one.recognize(crops)
     with pytest.raises(ConfigError, match="rec_streams"):
         create_pipeline("OCR", use_hpip=True, hpip_profile={"rec_streams": 0})
 

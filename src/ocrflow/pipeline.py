@@ -104,7 +104,7 @@ class OCRPipeline:
         backend, precision = prof.backend, prof.precision
         streams = prof.rec_streams if task == "rec" else 1
         if calibrate.MEASURE in (backend, precision) and device.kind == "gpu":  # rec on a GPU, det on the CPU
-            backend, precision = "onnxruntime", "f32"
+            backend, precision, streams = "onnxruntime", "f32", 1
         # use_hpip measures its candidates; the exact path on the CPU with backend auto, the f32 ones
         if calibrate.MEASURE in (backend, precision, streams) or (backend == "auto" and device.kind == "cpu"):
             def load(cand):

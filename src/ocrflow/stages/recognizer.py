@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 
 import numpy as np
@@ -76,15 +77,21 @@ class TextRecognizer:
                         alignment[i] = (cols, probs.shape[1] * share)
             job.release()
 
-        for batch in rec.batch_plan(crops, batch_size or self.batch_size):
-            with stage(timer, "rec_pre"):
-                x = self.batch([crops[i] for i in batch])
-            with stage(timer, "rec_model"):
-                jobs.append((batch, x, self.model.submit(x)))  # x is read in place: kept until decoded
-            if len(jobs) >= ahead:
+        try:
+            for batch in rec.batch_plan(crops, batch_size or self.batch_size):
+                with stage(timer, "rec_pre"):
+                    x = self.batch([crops[i] for i in batch])
+                with stage(timer, "rec_model"):
+                    jobs.append((batch, x, self.model.submit(x)))  # x is read in place: kept until decoded
+                if len(jobs) >= ahead:
+                    decode()
+            while jobs:
                 decode()
-        while jobs:
-            decode()
+        finally:
+            for _, _, job in jobs:  # after an error: the started requests finish while their inputs live
+                with contextlib.suppress(Exception):  # the error that got here is the one to raise
+                    job.result()
+                job.release()
         return out
 
     def input_shares(self, batch: list[int], crops: list[np.ndarray]) -> list[float]:
