@@ -122,7 +122,7 @@ class OCRPipeline:
             hpip.widen_kernel_cache()
         return load_model(path, device, conf.cpu_threads, backend, precision,
                           shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels,
-                          streams=streams if isinstance(streams, int) else 1)
+                          streams=streams)
 
     def stage(self, name: str):
         """The optional stage `name` (doc_ori, unwarp, textline), loaded on first use."""

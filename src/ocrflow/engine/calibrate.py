@@ -28,7 +28,6 @@ import os
 import statistics
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -38,6 +37,7 @@ import numpy as np
 
 from ..models import archive, store
 from .device import Device
+from .jobs import run_ahead
 from .runtime import has_module
 
 log = logging.getLogger("ocrflow")
@@ -167,23 +167,11 @@ def agreement(task: str, ref: list[np.ndarray], got: list[np.ndarray]) -> float:
 
 
 def _run_all(task: str, model, batch: list[np.ndarray]) -> None:
-    """Every input of `batch`, submitted ahead as the recogniser does (up to `streams` side by side),
-    each recognition output read by CTC's argmax meanwhile, as the recogniser reads it."""
-    jobs: deque = deque()
-
-    def finish():
-        job = jobs.popleft()
-        out = job.result()
+    """Every input of `batch`, submitted ahead as the recogniser does (jobs.run_ahead), each
+    recognition output read by CTC's argmax meanwhile, as the recogniser reads it."""
+    for _, out in run_ahead(model, ((None, x) for x in batch)):
         if task == "rec":
             out.argmax(-1)
-        job.release()
-
-    for x in batch:
-        jobs.append(model.submit(x))
-        if len(jobs) > model.streams:
-            finish()
-    while jobs:
-        finish()
 
 
 def measure(task: str, batch: list[np.ndarray], cands: list[Candidate], load: Callable[[Candidate], object],

@@ -325,9 +325,8 @@ def cmd_calibration(args) -> int:
         return 0
     for row in rows:
         figures = ", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(row["ms"].items(), key=lambda kv: kv[1]))
-        streams = f" {row['streams']} streams" if row["streams"] > 1 else ""
-        print(f"{row['model'] or '?':24} {row['task']:4} threads={row['threads']}  "
-              f"{row['backend']} {row['precision']:5}{streams}  {figures}")
+        chosen = calibrate.Candidate(row["backend"], row["precision"], row["streams"])
+        print(f"{row['model'] or '?':24} {row['task']:4} threads={row['threads']}  {str(chosen):26}  {figures}")
     print(f"\nCPU: {rows[0]['cpu']}. Cache: {calibrate.cache_path()} (--clear to measure again).")
     return 0
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections import deque
-
 import numpy as np
 
 from .. import rec
+from ..engine.jobs import run_ahead
 from ..errors import ModelError
 from ..timing import StageTimer, stage
 
@@ -60,38 +58,21 @@ class TextRecognizer:
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         if alignment is not None:
             alignment[:] = [([], 0.0)] * len(crops)
-        # Batches are submitted ahead of their decoding: an engine running requests side by side
-        # (streams) keeps them all busy while this thread decodes; one at a time, each runs as submitted.
-        ahead = self.model.streams + (self.model.streams > 1)
-        jobs: deque = deque()
 
-        def decode() -> None:
-            batch, _, job = jobs.popleft()
-            with stage(timer, "rec_model"):
-                probs = job.result()
+        def inputs():
+            for batch in rec.batch_plan(crops, batch_size or self.batch_size):
+                with stage(timer, "rec_pre"):
+                    x = self.batch([crops[i] for i in batch])
+                yield batch, x  # outside the stage: the model runs while this waits
+
+        # submitted ahead: with streams, the next batches run while this thread decodes
+        for batch, probs in run_ahead(self.model, inputs(), timer, "rec_model"):
             with stage(timer, "rec_decode"):
                 for i, decoded in zip(batch, rec.ctc_decode(probs, self.char_table)):
                     out[i] = decoded
                 if alignment is not None:
                     for i, cols, share in zip(batch, rec.ctc_columns(probs), self.input_shares(batch, crops)):
                         alignment[i] = (cols, probs.shape[1] * share)
-            job.release()
-
-        try:
-            for batch in rec.batch_plan(crops, batch_size or self.batch_size):
-                with stage(timer, "rec_pre"):
-                    x = self.batch([crops[i] for i in batch])
-                with stage(timer, "rec_model"):
-                    jobs.append((batch, x, self.model.submit(x)))  # x is read in place: kept until decoded
-                if len(jobs) >= ahead:
-                    decode()
-            while jobs:
-                decode()
-        finally:
-            for _, _, job in jobs:  # after an error: the started requests finish while their inputs live
-                with contextlib.suppress(Exception):  # the error that got here is the one to raise
-                    job.result()
-                job.release()
         return out
 
     def input_shares(self, batch: list[int], crops: list[np.ndarray]) -> list[float]:
