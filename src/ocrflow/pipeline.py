@@ -14,6 +14,7 @@ import numpy as np
 
 from . import config as cfg
 from . import det, memory, rec, shapes, words
+from .ahead import read_ahead
 from .crop import crop_box, crop_frame
 from .engine import calibrate, hpip, load_model, parse_device
 from .errors import ConfigError, InputError
@@ -363,7 +364,8 @@ class OCRPipeline:
         for name, (switch, *_) in self.OPTIONAL_STAGES.items():
             if getattr(conf, switch):
                 self.stage(name)  # a model that cannot be had fails here, where the switch is written
-        pages = self.pages(x, limits, cancel, conf.pdf_render_scale)
+        # the next page is read and decoded while the models run on this one
+        pages = read_ahead(self.pages(x, limits, cancel, conf.pdf_render_scale))
         return self._run(pages, conf, on_error or ("skip" if many else "raise"), timer)
 
     def _run(self, pages: Iterator, conf: cfg.PipelineConfig, policy: OnError, timer: StageTimer | None
@@ -387,7 +389,8 @@ class OCRPipeline:
 
 
 def _timed(items: Iterator, timer: StageTimer | None) -> Iterator:
-    """items, with the time spent producing each (reading, decoding) counted as "decode"."""
+    """items, with the time spent waiting for each (reading and decoding not done ahead, read_ahead)
+    counted as "decode"."""
     while True:
         with stage(timer, "decode"):
             item = next(items, _END)

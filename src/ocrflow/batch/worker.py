@@ -8,11 +8,13 @@ raises out of the batch, so Ray never retries a batch for a bad input, only for 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
 
+from ..ahead import read_ahead
 from ..errors import InputError
 from ..inputs import Source, _read_file, read
 from ..result import EXTRA_KEYS, KEYS, to_jsonable
@@ -101,8 +103,10 @@ class OcrWorker:
                     yield i, exc
 
         try:
-            for i, data in self.pipeline.ocr_many(images()):
-                out[i] = self._record(units[i], paths[i], pages[i], data)
+            # closed before the fallback below, which uses the reader: the read-ahead thread is done
+            with contextlib.closing(read_ahead(images())) as pages_in_order:
+                for i, data in self.pipeline.ocr_many(pages_in_order):
+                    out[i] = self._record(units[i], paths[i], pages[i], data)
         except Exception:  # detection failed on a page: the rest of the batch one by one
             for i in range(len(units)):
                 if i not in out:
