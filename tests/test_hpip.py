@@ -67,6 +67,24 @@ def test_use_hpip_widens_onednn_kernel_cache_unless_set(monkeypatch):
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "512"
 
 
+def test_without_process_tuning_the_kernel_cache_is_left_and_the_log_says_how_to_widen_it(monkeypatch, caplog):
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "unset")
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    hpip.hint_kernel_cache.cache_clear()
+    with caplog.at_level(logging.INFO, logger="ocrflow"):
+        hpip.hint_kernel_cache()
+        hpip.hint_kernel_cache()  # once a process
+    assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ
+    [line] = [r.getMessage() for r in caplog.records if "kernel cache" in r.getMessage()]
+    assert "process_tuning=True" in line and "ONEDNN_PRIMITIVE_CACHE_CAPACITY=2048" in line
+    caplog.clear()
+    hpip.hint_kernel_cache.cache_clear()
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "4096")  # the user chose: nothing to say
+    with caplog.at_level(logging.INFO, logger="ocrflow"):
+        hpip.hint_kernel_cache()
+    assert not caplog.records
+
+
 def test_openvino_settings_per_precision():
     path = resolve("PP-OCRv4_mobile_rec", "rec").onnx
     exact = load_model(path, "cpu", backend="openvino")

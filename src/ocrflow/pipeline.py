@@ -119,8 +119,11 @@ class OCRPipeline:
             self.calibration[task] = chosen
             backend, precision, streams = chosen.backend, chosen.precision, chosen.streams
         pixels = norm if prof.pixels_in_graph and norm is not None and backend == "openvino" else None
-        if backend == "openvino" and conf.use_hpip and conf.process_tuning:
-            hpip.widen_kernel_cache()
+        if backend == "openvino" and conf.use_hpip:
+            if conf.process_tuning:
+                hpip.widen_kernel_cache()
+            else:
+                hpip.hint_kernel_cache()
         return load_model(path, device, conf.cpu_threads, backend, precision,
                           shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels,
                           streams=streams)

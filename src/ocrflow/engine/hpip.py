@@ -41,6 +41,16 @@ def widen_kernel_cache() -> None:
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(PRIMITIVE_CACHE))
 
 
+@functools.cache
+def hint_kernel_cache() -> None:
+    """Say once where the cache stays at oneDNN's default: the library does not set the process's
+    environment unless asked (process_tuning)."""
+    if "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ:
+        log.info("use_hpip: oneDNN's kernel cache stays at its 1024 kernels in this process; process_tuning=True "
+                 "(or ONEDNN_PRIMITIVE_CACHE_CAPACITY=%d before the first model loads) reads varied pages "
+                 "faster (docs/performance.md)", PRIMITIVE_CACHE)
+
+
 @dataclass(frozen=True)
 class Choice:
     backend: str
