@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ocrflow import det
 from ocrflow.det import DetParams, postprocess, preprocess, resize_shape, sort_boxes
 from ocrflow.errors import ConfigError
 
@@ -325,3 +326,15 @@ def test_postprocess_reads_a_strided_view_of_a_padded_map():
     got, want = postprocess(view, 128, 256, DetParams()), postprocess(np.ascontiguousarray(view), 128, 256, DetParams())
     np.testing.assert_array_equal(got[0], want[0])
     assert got[1] == want[1] and len(got[1]) == 2
+
+
+def test_sigmoid_matches_the_formula_without_warnings(recwarn):
+    x = np.array([[-1000.0, -90.0, -3.5, 0.0, 2.25, 90.0, 1000.0]], np.float32)
+    got = det.sigmoid(x[:, ::2])  # strided views too
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    with np.errstate(over="ignore"):
+        want = 1 / (1 + np.exp(-x[:, ::2].astype(np.float64)))
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-30)
+    assert got[0, 0] == 0.0 and got[0, -1] == 1.0
+    assert x[0, 0] == -1000.0  # the input is left as it was

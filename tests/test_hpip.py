@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
+import cv2
 import numpy as np
 import pytest
 from conftest import DATA, DEMO
@@ -360,6 +361,32 @@ def test_openvino_normalises_pixels_in_the_graph():
                                plain.run(det.preprocess(image, params, norm)), atol=1e-4)
 
 
+def test_openvino_leaves_the_detectors_final_sigmoid_to_the_caller():
+    onnx = resolve("PP-OCRv4_mobile_det", "det").onnx
+    plain = load_model(onnx, "cpu", backend="openvino")
+    cut = load_model(onnx, "cpu", backend="openvino", logits=True)
+    assert cut.returns_logits and not plain.returns_logits
+    x = det.preprocess(np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8), det.DetParams())
+    logits = cut.run(x)
+    assert logits.min() < 0 or logits.max() > 1  # not probabilities
+    np.testing.assert_allclose(det.sigmoid(logits), plain.run(x), atol=1e-6)
+    # a model that does not end in a Sigmoid is left as it is (recognition ends in a Softmax)
+    rec_model = load_model(resolve("PP-OCRv4_mobile_rec", "rec").onnx, "cpu", backend="openvino", logits=True)
+    assert not rec_model.returns_logits
+
+
+def test_fast_path_boxes_are_those_of_the_sigmoid_in_the_graph(fast):
+    if not fast.det_model.returns_logits:
+        pytest.skip("detection does not run on OpenVINO here")
+    in_graph = create_pipeline("OCR", use_hpip=True, hpip_profile={"det_logits": False})
+    assert not in_graph.det_model.returns_logits
+    for path in [DEMO, *sorted((DATA / "golden" / "imgs").glob("*.jpg"))[:4]]:
+        image = cv2.imread(str(path))
+        (a, sa), (b, sb) = fast.detect(image), in_graph.detect(image)
+        assert len(a) == len(b) and np.abs(a - b).max() <= 1, path.name
+        np.testing.assert_allclose(sa, sb, atol=1e-4)
+
+
 def test_exact_path_runs_each_model_on_the_faster_f32_engine(caplog):
     installed = calibrate.candidates("auto", "f32")
     with caplog.at_level(logging.INFO, logger="ocrflow"):
@@ -383,13 +410,16 @@ def test_exact_path_runs_each_model_on_the_faster_f32_engine(caplog):
 def test_fast_path_on_openvino_takes_pixels(fast):
     for task, model in (("det", fast.det_model), ("rec", fast.rec_model)):
         assert model.takes_pixels == (fast.calibration[task].backend == "openvino")
+    assert fast.det_model.returns_logits == (fast.calibration["det"].backend == "openvino")
+    assert not fast.rec_model.returns_logits
     assert fast.profile.fast_crops
 
 
 def test_use_hpip_with_a_fixed_backend_measures_only_its_candidates():
     fixed = create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "onnxruntime"})
     assert {c.backend for c in fixed.calibration.values()} == {"onnxruntime"}
-    assert not fixed.det_model.takes_pixels
+    assert not fixed.det_model.takes_pixels and not fixed.det_model.returns_logits
+    assert not fixed.profile.det_logits
     with pytest.raises(ConfigError, match="hpip_profile.backend"):
         create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "tensorrt"})
 

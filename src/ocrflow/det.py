@@ -62,6 +62,15 @@ class DetParams:
             raise ConfigError(f"unclip_ratio must be a positive number, got {value!r}")
 
 
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) as float32, in a new array (a large negative x gives 0, not a warning)."""
+    out = np.negative(x, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
 def resize_shape(h: int, w: int, limit_side_len: int, limit_type: str, max_side_limit: int) -> tuple[int, int]:
     """Target (h, w) of the detection input: the limit rule, the side cap, then multiples of 32."""
     if limit_type == "max":

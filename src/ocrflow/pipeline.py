@@ -126,7 +126,7 @@ class OCRPipeline:
                 hpip.hint_kernel_cache()
         return load_model(path, device, conf.cpu_threads, backend, precision,
                           shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels,
-                          streams=streams)
+                          streams=streams, logits=prof.det_logits and task == "det")
 
     def stage(self, name: str):
         """The optional stage `name` (doc_ori, unwarp, textline), loaded on first use."""

@@ -86,6 +86,7 @@ class Profile:
     pool_pages: bool = False  # recognise the crops of consecutive pages together
     fast_crops: bool = False  # bilinear affine crops instead of the cubic perspective warp
     rec_streams: int | str = 1  # recognition batches run side by side, splitting the threads (OpenVINO); measure
+    det_logits: bool = False  # detection's sigmoid in numpy on the page's part of the map, not in the graph (OpenVINO)
     reason: str = "exact: the official pipeline's arithmetic"
 
 
@@ -102,7 +103,8 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
         in_graph = choice.backend in ("openvino", MEASURE)  # where the model runs on OpenVINO
         chosen = Profile(choice.backend, choice.precision, pixels_in_graph=in_graph, shape_buckets=True,
                          rec_min_width=32, pool_pages=True, fast_crops=True,
-                         rec_streams=MEASURE if choice.backend == MEASURE else 1, reason=choice.reason)
+                         rec_streams=MEASURE if choice.backend == MEASURE else 1, det_logits=in_graph,
+                         reason=choice.reason)
     if overrides:
         unknown = set(overrides) - set(KNOBS)
         if unknown:
@@ -117,6 +119,6 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
         raise ConfigError(f"hpip_profile.rec_streams must be a number >= 1 or {MEASURE}, got {chosen.rec_streams!r}")
     if MEASURE in (chosen.backend, chosen.precision) and device.kind == "gpu":
         raise ConfigError(f"hpip_profile: {MEASURE} is for the CPU; on {device} name the backend and precision")
-    if chosen.pixels_in_graph and chosen.backend not in ("openvino", MEASURE):
-        chosen = dataclasses.replace(chosen, pixels_in_graph=False)  # only OpenVINO builds it into the graph
+    if chosen.backend not in ("openvino", MEASURE):  # only OpenVINO's graph is changed
+        chosen = dataclasses.replace(chosen, pixels_in_graph=False, det_logits=False)
     return chosen

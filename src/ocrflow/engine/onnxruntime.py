@@ -44,6 +44,7 @@ class OrtModel(RunsNow):
     """One ONNX model in an ONNX Runtime session. `run` is thread-safe."""
 
     takes_pixels = False  # takes the normalised float32 NCHW input
+    returns_logits = False
 
     def __init__(self, path: str | Path, device: Device, threads: int | None = None):
         self.path = Path(path)

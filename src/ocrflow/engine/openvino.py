@@ -37,10 +37,13 @@ class OvModel(RunsNow):
     per thread)."""
 
     def __init__(self, path: str | Path, device: Device, threads: int | None = None, precision: str = "f32",
-                 shape_cache: int | None = None, pixels: tuple | None = None, streams: int = 1):
+                 shape_cache: int | None = None, pixels: tuple | None = None, streams: int = 1,
+                 logits: bool = False):
         """pixels = (alpha, beta), per channel: the model takes uint8 N x H x W x C pixels p and
         computes its input p * alpha + beta (planar float32) in the graph (`takes_pixels`).
-        streams > 1: that many requests run side by side (`submit`), sharing the threads."""
+        streams > 1: that many requests run side by side (`submit`), sharing the threads.
+        logits: a final Sigmoid is left out of the graph (`returns_logits`): on a 1-channel map
+        OpenVINO computes it in a 16-channel blocked layout, 16 times the work."""
         import openvino as ov
 
         if device.kind != "cpu":
@@ -74,6 +77,7 @@ class OvModel(RunsNow):
             self._model = core.read_model(str(self.path))
             if pixels is not None:
                 self._model = _pixel_input(self._model, *pixels)
+            self.returns_logits = logits and _drop_final_sigmoid(self._model)
             self._compiled = core.compile_model(self._model, "CPU", config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise ModelError(f"OpenVINO could not load {self.path}: {exc}") from exc
@@ -131,6 +135,17 @@ class _Job:
 
     def release(self) -> None:
         self._idle.append(self._request)  # reused by the next submit: its output buffer is overwritten
+
+
+def _drop_final_sigmoid(model) -> bool:
+    """Connect the first output to the input of the Sigmoid that feeds it, if one does."""
+    result = model.get_results()[0]
+    last = result.input_value(0).get_node()
+    if last.get_type_name() != "Sigmoid":
+        return False
+    result.input(0).replace_source_output(last.input_value(0))
+    model.validate_nodes_and_infer_types()
+    return True
 
 
 def _pixel_input(model, alpha, beta):

@@ -36,6 +36,8 @@ class TextDetector:
             xh, xw = det.input_size(h, w, params)
         with stage(timer, "det_model"):
             prob = self.model.run(x, copy=False)[0, 0, :xh, :xw]  # read before this thread's next run
+            if self.model.returns_logits:
+                prob = det.sigmoid(prob)
         with stage(timer, "det_post"):
             boxes, scores = det.postprocess(prob, h, w, params)
             return det.sort_boxes(boxes, scores)

@@ -133,6 +133,7 @@ class TorchEngine(RunsNow):
     """A torch model behind the pipeline's engine interface (ocrflow.engine.Engine)."""
 
     takes_pixels = False
+    returns_logits = False
     input_dtype = np.dtype(np.float32)
     input_shape = ["batch", 3, "height", "width"]
     output_shape: list = []
