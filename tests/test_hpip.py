@@ -68,21 +68,22 @@ def test_use_hpip_widens_onednn_kernel_cache_unless_set(monkeypatch):
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "512"
 
 
-def test_without_process_tuning_the_kernel_cache_is_left_and_the_log_says_how_to_widen_it(monkeypatch, caplog):
+def test_without_process_tuning_the_log_says_once_what_it_would_change(monkeypatch, caplog):
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "unset")
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
-    hpip.hint_kernel_cache.cache_clear()
+    hpip.hint_process_tuning.cache_clear()
     with caplog.at_level(logging.INFO, logger="ocrflow"):
-        hpip.hint_kernel_cache()
-        hpip.hint_kernel_cache()  # once a process
+        hpip.hint_process_tuning()
+        hpip.hint_process_tuning()  # once a process
     assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ
     [line] = [r.getMessage() for r in caplog.records if "kernel cache" in r.getMessage()]
     assert "process_tuning=True" in line and "ONEDNN_PRIMITIVE_CACHE_CAPACITY=2048" in line
+    assert "NUMPY_MADVISE_HUGEPAGE=0" in line
     caplog.clear()
-    hpip.hint_kernel_cache.cache_clear()
+    hpip.hint_process_tuning.cache_clear()
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "4096")  # the user chose: nothing to say
     with caplog.at_level(logging.INFO, logger="ocrflow"):
-        hpip.hint_kernel_cache()
+        hpip.hint_process_tuning()
     assert not caplog.records
 
 

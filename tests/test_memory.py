@@ -58,3 +58,45 @@ def test_trim_every_zero_turns_trimming_off(monkeypatch):
     for _ in range(5):
         memory.after_prediction()
     assert calls == []
+
+
+@pytest.fixture
+def hugepage_request():
+    """NumPy's huge-page request, read by setting it (its setter returns the previous setting)
+    and put back as it was after the test."""
+    switch = memory._hugepage_switch()
+    if switch is None:
+        pytest.skip("this NumPy has no huge-page switch")
+    before = switch(True)
+    switch(before)
+
+    def state() -> bool:
+        now = switch(True)
+        switch(now)
+        return bool(now)
+
+    yield switch, state
+    switch(before)
+
+
+def test_small_pages_turns_numpys_huge_page_request_off(hugepage_request, monkeypatch):
+    switch, state = hugepage_request
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    switch(True)
+    assert memory.small_pages() is True and state() is False
+    assert memory.small_pages() is False  # already off
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")  # the user's choice stands
+    switch(True)
+    assert memory.small_pages() is False and state() is True
+
+
+def test_pipeline_asks_for_small_pages_only_with_process_tuning(hugepage_request, monkeypatch):
+    from ocrflow import create_pipeline
+
+    switch, state = hugepage_request
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    switch(True)
+    create_pipeline("OCR")
+    assert state() is True  # a library leaves NumPy's setting alone by default
+    create_pipeline("OCR", process_tuning=True)
+    assert state() is False

@@ -151,7 +151,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
                                                "pdf_render_scale", "ocr_version", *STAGE_FLAGS, *STAGE_MODEL_FLAGS,
                                                *DET_FLAGS, *LIMIT_FLAGS)
                 if getattr(args, k) is not None}
-    settings["process_tuning"] = True  # a process of its own: heap trimming and oneDNN's kernel cache
+    settings["process_tuning"] = True  # a process of its own: heap trimming, small pages, oneDNN's kernel cache
     formats = [f.strip() for f in args.output_format.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:

@@ -56,6 +56,8 @@ class OCRPipeline:
         self.config = config = config or cfg.PipelineConfig()
         if config.det_batch_size != 1:
             log.warning("det_batch_size=%s ignored: detection runs one image at a time", config.det_batch_size)
+        if config.process_tuning:
+            memory.small_pages()
         if config.process_tuning and config.cpu_threads:
             # OpenCV's pool (resizes, warps) otherwise takes every core: a 1-thread batch worker
             # would take two, and workers sharing a machine would crowd each other
@@ -123,7 +125,7 @@ class OCRPipeline:
             if conf.process_tuning:
                 hpip.widen_kernel_cache()
             else:
-                hpip.hint_kernel_cache()
+                hpip.hint_process_tuning()
         return load_model(path, device, conf.cpu_threads, backend, precision,
                           shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels,
                           streams=streams, logits=prof.det_logits and task == "det")

@@ -42,13 +42,14 @@ def widen_kernel_cache() -> None:
 
 
 @functools.cache
-def hint_kernel_cache() -> None:
-    """Say once where the cache stays at oneDNN's default: the library does not set the process's
-    environment unless asked (process_tuning)."""
+def hint_process_tuning() -> None:
+    """Say once what process_tuning would change: the library does not set process-wide state
+    unless asked."""
     if "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ:
-        log.info("use_hpip: oneDNN's kernel cache stays at its 1024 kernels in this process; process_tuning=True "
-                 "(or ONEDNN_PRIMITIVE_CACHE_CAPACITY=%d before the first model loads) reads varied pages "
-                 "faster (docs/performance.md)", PRIMITIVE_CACHE)
+        log.info("use_hpip: oneDNN's kernel cache stays at its 1024 kernels and NumPy's large arrays at huge "
+                 "pages in this process; process_tuning=True (or ONEDNN_PRIMITIVE_CACHE_CAPACITY=%d and "
+                 "NUMPY_MADVISE_HUGEPAGE=0 before the first import) reads varied pages faster "
+                 "(docs/performance.md)", PRIMITIVE_CACHE)
 
 
 @dataclass(frozen=True)
