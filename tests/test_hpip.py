@@ -376,6 +376,31 @@ def test_openvino_leaves_the_detectors_final_sigmoid_to_the_caller():
     assert not rec_model.returns_logits
 
 
+def test_openvino_hands_recognitions_probabilities_over_in_bf16(fast):
+    if not hpip.cpu_bf16():
+        pytest.skip("this CPU has no native bf16")
+    from ocrflow.crop import crop_box
+
+    onnx = resolve("PP-OCRv4_mobile_rec", "rec").onnx
+    plain = load_model(onnx, "cpu", backend="openvino", precision="bf16")
+    half = load_model(onnx, "cpu", backend="openvino", precision="bf16", bf16_probs=True, streams=2, threads=2)
+    assert half.bf16_probs and not plain.bf16_probs
+    image = cv2.imread(str(DEMO))
+    boxes, _ = fast.detect(image)
+    crops = [crop_box(image, b) for b in boxes[:6]]
+    x = rec.batch_input(crops)
+    job = half.submit(x)
+    for out in (half.run(x), job.result()):  # both ways out of the engine
+        assert out.dtype == np.uint16 and out.shape == plain.run(x).shape
+        ours, full = rec.ctc_decode(out, fast.char_table), rec.ctc_decode(plain.run(x), fast.char_table)
+        assert [t for t, _ in ours] == [t for t, _ in full] and any(t for t, _ in full)
+        np.testing.assert_allclose([s for _, s in ours], [s for _, s in full], atol=0.01)
+    job.release()
+    # a model that does not end in a Softmax keeps its float32 output (detection ends in a Sigmoid)
+    assert not load_model(resolve("PP-OCRv4_mobile_det", "det").onnx, "cpu", backend="openvino",
+                          precision="bf16", bf16_probs=True).bf16_probs
+
+
 def test_fast_path_boxes_are_those_of_the_sigmoid_in_the_graph(fast):
     if not fast.det_model.returns_logits:
         pytest.skip("detection does not run on OpenVINO here")
@@ -413,6 +438,8 @@ def test_fast_path_on_openvino_takes_pixels(fast):
         assert model.takes_pixels == (fast.calibration[task].backend == "openvino")
     assert fast.det_model.returns_logits == (fast.calibration["det"].backend == "openvino")
     assert not fast.rec_model.returns_logits
+    rec_choice = fast.calibration["rec"]
+    assert fast.rec_model.bf16_probs == (rec_choice.backend == "openvino" and rec_choice.precision == "bf16")
     assert fast.profile.fast_crops
 
 
@@ -420,7 +447,8 @@ def test_use_hpip_with_a_fixed_backend_measures_only_its_candidates():
     fixed = create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "onnxruntime"})
     assert {c.backend for c in fixed.calibration.values()} == {"onnxruntime"}
     assert not fixed.det_model.takes_pixels and not fixed.det_model.returns_logits
-    assert not fixed.profile.det_logits
+    assert not fixed.profile.det_logits and not fixed.profile.rec_bf16_probs
+    assert not fixed.rec_model.bf16_probs
     with pytest.raises(ConfigError, match="hpip_profile.backend"):
         create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "tensorrt"})
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrflow.rec import MAX_WIDTH, batch_input, batch_plan, char_table, ctc_decode, pad_batch, resize_norm
+from ocrflow.rec import MAX_WIDTH, batch_input, batch_plan, bf16_to_f32, char_table, ctc_decode, pad_batch, resize_norm
 
 # -- resize_norm ----------------------------------------------------------------------------------
 
@@ -211,3 +211,29 @@ def test_ctc_score_is_the_float32_mean_of_the_kept_maxima():
         idx = row.argmax(axis=1)
         keep = (idx != 0) & np.r_[True, idx[1:] != idx[:-1]]
         assert score == float(np.mean(row.max(axis=1)[keep]))
+
+
+def _to_bf16(x: np.ndarray) -> np.ndarray:
+    """float32 -> bfloat16 bit patterns as uint16 (truncated, as a test needs no rounding)."""
+    return (np.ascontiguousarray(x, np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def test_bf16_to_f32_is_exact():
+    bits = np.array([0x3F80, 0x3F00, 0x0000, 0x3E80, 0x3F7F], np.uint16)
+    assert bf16_to_f32(bits).tolist() == [1.0, 0.5, 0.0, 0.25, 0.99609375]
+    x = np.random.default_rng(1).random(1000, dtype=np.float32)
+    assert np.array_equal(bf16_to_f32(_to_bf16(x)), (x.view(np.uint32) & 0xFFFF0000).view(np.float32))
+
+
+def test_ctc_on_bf16_patterns_reads_as_on_the_numbers_they_stand_for():
+    """use_hpip's OpenVINO output: the best class is found on the uint16 patterns themselves."""
+    rng = np.random.default_rng(3)
+    probs = rng.random((6, 50, 40), dtype=np.float32) ** 4  # non-negative, spread over many decades
+    winner = rng.integers(0, 40, (6, 50))
+    winner[:, ::4] = 0  # some blanks
+    np.put_along_axis(probs, winner[..., None], 2 + rng.random((6, 50, 1), dtype=np.float32), axis=2)
+    probs /= probs.sum(axis=2, keepdims=True)
+    bits = _to_bf16(probs)
+    table = ["blank", *(chr(ord("a") + i) for i in range(39))]
+    assert ctc_decode(bits, table) == ctc_decode(bf16_to_f32(bits), table)
+    assert [t for t, _ in ctc_decode(bits, table)] == [t for t, _ in ctc_decode(probs, table)]

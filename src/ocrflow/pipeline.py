@@ -128,7 +128,8 @@ class OCRPipeline:
                 hpip.hint_process_tuning()
         return load_model(path, device, conf.cpu_threads, backend, precision,
                           shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels,
-                          streams=streams, logits=prof.det_logits and task == "det")
+                          streams=streams, logits=prof.det_logits and task == "det",
+                          bf16_probs=prof.rec_bf16_probs and task == "rec" and precision == "bf16")
 
     def stage(self, name: str):
         """The optional stage `name` (doc_ori, unwarp, textline), loaded on first use."""

@@ -119,9 +119,13 @@ def char_table(chars: list[str], num_classes: int) -> list[str]:
 
 
 def ctc_decode(probs: np.ndarray, table: list[str]) -> list[tuple[str, float]]:
-    """Greedy CTC over N x T x C probabilities: collapse repeats, drop blank (0)."""
+    """Greedy CTC over N x T x C probabilities: collapse repeats, drop blank (0). The probabilities
+    are float32, or bfloat16 bit patterns as uint16 (use_hpip on OpenVINO): non-negative numbers'
+    patterns order as their values do, so the best class is found on the patterns themselves."""
     idx = probs.argmax(axis=2)
     best = np.take_along_axis(probs, idx[..., None], axis=2)[..., 0]  # = max, without a second pass
+    if best.dtype == np.uint16:
+        best = bf16_to_f32(best)
     keep = idx != 0
     keep[:, 1:] &= idx[:, 1:] != idx[:, :-1]
     counts = keep.sum(axis=1).tolist()
@@ -132,6 +136,11 @@ def ctc_decode(probs: np.ndarray, table: list[str]) -> list[tuple[str, float]]:
         # PaddleX's np.mean over the kept maxima, to the bit: float32 pairwise sum / float32 count
         results.append((text, float(np.add.reduce(conf[kept]) / np.float32(n)) if n else 0.0))
     return results
+
+
+def bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 bit patterns (uint16) -> the float32 numbers they stand for, exactly."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 def ctc_columns(probs: np.ndarray) -> list[list[int]]:

@@ -24,6 +24,7 @@ class Engine(Protocol):
 
     takes_pixels: bool  # True: uint8 N x H x W x C pixels in, normalised inside the model
     returns_logits: bool  # True: the model's final sigmoid was left out (its caller applies it)
+    bf16_probs: bool  # True: the first output is a softmax's, in bfloat16 bit patterns as uint16
     input_shape: list  # the first input's shape (ints, or names / "dynamic" for free axes)
     input_dtype: np.dtype
     output_shape: list
@@ -63,7 +64,7 @@ def __getattr__(name: str):
 
 def load_model(path, device: Device | str = "cpu", threads: int | None = None, backend: str = "auto",
                precision: str = "f32", shape_cache: int | None = None, pixels: tuple | None = None,
-               streams: int = 1, logits: bool = False):
+               streams: int = 1, logits: bool = False, bf16_probs: bool = False):
     """Load an ONNX model file on a device with the chosen backend.
 
     shape_cache: input shapes whose kernels OpenVINO keeps (OvModel's default when None).
@@ -71,6 +72,8 @@ def load_model(path, device: Device | str = "cpu", threads: int | None = None, b
     that does so has `takes_pixels` True).
     streams: requests run side by side, splitting the threads (OpenVINO only; others run one at a time).
     logits: leave out a final Sigmoid, where there is one (OpenVINO only; `returns_logits` says so).
+    bf16_probs: a final Softmax's output in bfloat16, as uint16 bit patterns (OpenVINO only;
+    `bf16_probs` says so).
     """
     dev = parse_device(device) if isinstance(device, str) else device
     chosen = pick_backend(backend, dev)
@@ -78,7 +81,7 @@ def load_model(path, device: Device | str = "cpu", threads: int | None = None, b
         from .openvino import OvModel
 
         return OvModel(path, dev, threads=threads, precision=precision, shape_cache=shape_cache, pixels=pixels,
-                       streams=streams, logits=logits)
+                       streams=streams, logits=logits, bf16_probs=bf16_probs)
     if not has_module("onnxruntime"):
         if dev.kind == "gpu":
             raise DeviceError(f"device {dev} needs ONNX Runtime's CUDA build: {gpu_hint()}")

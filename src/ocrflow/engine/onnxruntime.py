@@ -45,6 +45,7 @@ class OrtModel(RunsNow):
 
     takes_pixels = False  # takes the normalised float32 NCHW input
     returns_logits = False
+    bf16_probs = False
 
     def __init__(self, path: str | Path, device: Device, threads: int | None = None):
         self.path = Path(path)

@@ -38,12 +38,15 @@ class OvModel(RunsNow):
 
     def __init__(self, path: str | Path, device: Device, threads: int | None = None, precision: str = "f32",
                  shape_cache: int | None = None, pixels: tuple | None = None, streams: int = 1,
-                 logits: bool = False):
+                 logits: bool = False, bf16_probs: bool = False):
         """pixels = (alpha, beta), per channel: the model takes uint8 N x H x W x C pixels p and
         computes its input p * alpha + beta (planar float32) in the graph (`takes_pixels`).
         streams > 1: that many requests run side by side (`submit`), sharing the threads.
         logits: a final Sigmoid is left out of the graph (`returns_logits`): on a 1-channel map
-        OpenVINO computes it in a 16-channel blocked layout, 16 times the work."""
+        OpenVINO computes it in a 16-channel blocked layout, 16 times the work.
+        bf16_probs: where the model ends in a Softmax, its output is handed over in bfloat16, as the
+        bit patterns in uint16 (`bf16_probs` says so): half the bytes to write and to search, and
+        for non-negative numbers the patterns order as the values do, so argmax runs on them."""
         import openvino as ov
 
         if device.kind != "cpu":
@@ -78,6 +81,9 @@ class OvModel(RunsNow):
             if pixels is not None:
                 self._model = _pixel_input(self._model, *pixels)
             self.returns_logits = logits and _drop_final_sigmoid(self._model)
+            self.bf16_probs = bf16_probs and _ends_in(self._model, "Softmax")
+            if self.bf16_probs:
+                self._model = _bf16_output(self._model)
             self._compiled = core.compile_model(self._model, "CPU", config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise ModelError(f"OpenVINO could not load {self.path}: {exc}") from exc
@@ -107,7 +113,8 @@ class OvModel(RunsNow):
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
-        return _alone_if_first(lambda: request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0])
+        out = _alone_if_first(lambda: request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0])
+        return out.view(np.uint16) if self.bf16_probs else out
 
     def submit(self, x: np.ndarray):
         """x started on a free request: up to `streams` run side by side. As for run(copy=False), x
@@ -120,32 +127,46 @@ class OvModel(RunsNow):
             idle = self._local.idle = []
         request = idle.pop() if idle else self._compiled.create_infer_request()
         _alone_if_first(lambda: request.start_async({0: x}, share_inputs=True))
-        return _Job(request, idle)
+        return _Job(request, idle, self.bf16_probs)
 
 
 class _Job:
     """One started request of OvModel.submit."""
 
-    def __init__(self, request, idle: list):
-        self._request, self._idle = request, idle
+    def __init__(self, request, idle: list, bf16: bool = False):
+        self._request, self._idle, self._bf16 = request, idle, bf16
 
     def result(self) -> np.ndarray:
         self._request.wait()
-        return self._request.get_output_tensor(0).data
+        out = self._request.get_output_tensor(0).data
+        return out.view(np.uint16) if self._bf16 else out  # OpenVINO shows bf16 as float16
 
     def release(self) -> None:
         self._idle.append(self._request)  # reused by the next submit: its output buffer is overwritten
 
 
+def _ends_in(model, op: str) -> bool:
+    return model.get_results()[0].input_value(0).get_node().get_type_name() == op
+
+
 def _drop_final_sigmoid(model) -> bool:
     """Connect the first output to the input of the Sigmoid that feeds it, if one does."""
-    result = model.get_results()[0]
-    last = result.input_value(0).get_node()
-    if last.get_type_name() != "Sigmoid":
+    if not _ends_in(model, "Sigmoid"):
         return False
-    result.input(0).replace_source_output(last.input_value(0))
+    result = model.get_results()[0]
+    result.input(0).replace_source_output(result.input_value(0).get_node().input_value(0))
     model.validate_nodes_and_infer_types()
     return True
+
+
+def _bf16_output(model):
+    """model with its first output in bfloat16."""
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    ppp.output(0).tensor().set_element_type(ov.Type.bf16)
+    return ppp.build()
 
 
 def _pixel_input(model, alpha, beta):

@@ -134,6 +134,7 @@ class TorchEngine(RunsNow):
 
     takes_pixels = False
     returns_logits = False
+    bf16_probs = False
     input_dtype = np.dtype(np.float32)
     input_shape = ["batch", 3, "height", "width"]
     output_shape: list = []
