@@ -401,6 +401,19 @@ def test_openvino_hands_recognitions_probabilities_over_in_bf16(fast):
                           precision="bf16", bf16_probs=True).bf16_probs
 
 
+def test_openvino_runs_the_detection_heads_transposed_convolutions_as_1x1_ones():
+    onnx = resolve("PP-OCRv4_mobile_det", "det").onnx
+    plain = load_model(onnx, "cpu", backend="openvino")
+    folded = load_model(onnx, "cpu", backend="openvino", deconv_as_conv=True)
+    assert folded.deconvs_rewritten == 2 and plain.deconvs_rewritten == 0  # DB's head has two
+    image = cv2.imread(str(DEMO))
+    x = det.preprocess(image, det.DetParams())
+    np.testing.assert_allclose(folded.run(x), plain.run(x), atol=1e-5)  # the same sums, in f32
+    # a model without them is left as it is
+    assert load_model(resolve("PP-OCRv4_mobile_rec", "rec").onnx, "cpu", backend="openvino",
+                      deconv_as_conv=True).deconvs_rewritten == 0
+
+
 def test_fast_path_boxes_are_those_of_the_sigmoid_in_the_graph(fast):
     if not fast.det_model.returns_logits:
         pytest.skip("detection does not run on OpenVINO here")
@@ -447,7 +460,7 @@ def test_use_hpip_with_a_fixed_backend_measures_only_its_candidates():
     fixed = create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "onnxruntime"})
     assert {c.backend for c in fixed.calibration.values()} == {"onnxruntime"}
     assert not fixed.det_model.takes_pixels and not fixed.det_model.returns_logits
-    assert not fixed.profile.det_logits and not fixed.profile.rec_bf16_probs
+    assert not fixed.profile.det_logits and not fixed.profile.rec_bf16_probs and not fixed.profile.det_deconv_as_conv
     assert not fixed.rec_model.bf16_probs
     with pytest.raises(ConfigError, match="hpip_profile.backend"):
         create_pipeline("OCR", use_hpip=True, hpip_profile={"backend": "tensorrt"})
@@ -459,5 +472,9 @@ def test_a_model_keeps_the_knobs_its_accuracy_needs_unless_the_user_sets_them():
     assert kept.profile.rec_min_width is None and kept.recognizer.min_width == 320
     assert "PP-OCRv6_small_rec keeps" in kept.profile.reason
     assert kept.profile.shape_buckets and kept.profile.pool_pages  # the other knobs stay use_hpip's
+    det_choice = kept.calibration["det"]
+    on_bf16 = det_choice.backend == "openvino" and det_choice.precision == "bf16"
+    assert getattr(kept.det_model, "deconvs_rewritten", 0) == (2 if on_bf16 else 0)
     assert create_pipeline("OCR", use_hpip=True, hpip_profile={"rec_min_width": 32}, **v6).recognizer.min_width == 32
-    assert create_pipeline("OCR", use_hpip=True).profile.rec_min_width == 32  # v4 mobile keeps none
+    v4 = create_pipeline("OCR", use_hpip=True).profile
+    assert v4.rec_min_width == 32 and not v4.det_deconv_as_conv  # v4 mobile's detector keeps its head

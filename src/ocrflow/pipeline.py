@@ -129,7 +129,8 @@ class OCRPipeline:
         return load_model(path, device, conf.cpu_threads, backend, precision,
                           shape_cache=hpip.SHAPE_CACHE.get(task) if prof.shape_buckets else None, pixels=pixels,
                           streams=streams, logits=prof.det_logits and task == "det",
-                          bf16_probs=prof.rec_bf16_probs and task == "rec" and precision == "bf16")
+                          bf16_probs=prof.rec_bf16_probs and task == "rec" and precision == "bf16",
+                          deconv_as_conv=prof.det_deconv_as_conv and task == "det" and precision == "bf16")
 
     def stage(self, name: str):
         """The optional stage `name` (doc_ori, unwarp, textline), loaded on first use."""

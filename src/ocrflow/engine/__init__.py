@@ -64,7 +64,7 @@ def __getattr__(name: str):
 
 def load_model(path, device: Device | str = "cpu", threads: int | None = None, backend: str = "auto",
                precision: str = "f32", shape_cache: int | None = None, pixels: tuple | None = None,
-               streams: int = 1, logits: bool = False, bf16_probs: bool = False):
+               streams: int = 1, logits: bool = False, bf16_probs: bool = False, deconv_as_conv: bool = False):
     """Load an ONNX model file on a device with the chosen backend.
 
     shape_cache: input shapes whose kernels OpenVINO keeps (OvModel's default when None).
@@ -74,6 +74,7 @@ def load_model(path, device: Device | str = "cpu", threads: int | None = None, b
     logits: leave out a final Sigmoid, where there is one (OpenVINO only; `returns_logits` says so).
     bf16_probs: a final Softmax's output in bfloat16, as uint16 bit patterns (OpenVINO only;
     `bf16_probs` says so).
+    deconv_as_conv: 2 x 2 transposed convolutions as 1 x 1 convolutions + depth-to-space (OpenVINO only).
     """
     dev = parse_device(device) if isinstance(device, str) else device
     chosen = pick_backend(backend, dev)
@@ -81,7 +82,7 @@ def load_model(path, device: Device | str = "cpu", threads: int | None = None, b
         from .openvino import OvModel
 
         return OvModel(path, dev, threads=threads, precision=precision, shape_cache=shape_cache, pixels=pixels,
-                       streams=streams, logits=logits, bf16_probs=bf16_probs)
+                       streams=streams, logits=logits, bf16_probs=bf16_probs, deconv_as_conv=deconv_as_conv)
     if not has_module("onnxruntime"):
         if dev.kind == "gpu":
             raise DeviceError(f"device {dev} needs ONNX Runtime's CUDA build: {gpu_hint()}")

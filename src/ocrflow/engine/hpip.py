@@ -88,6 +88,7 @@ class Profile:
     fast_crops: bool = False  # bilinear affine crops instead of the cubic perspective warp
     rec_streams: int | str = 1  # recognition batches run side by side, splitting the threads (OpenVINO); measure
     det_logits: bool = False  # detection's sigmoid in numpy on the page's part of the map, not in the graph (OpenVINO)
+    det_deconv_as_conv: bool = False  # the detection head's transposed convolutions as 1x1 ones, in bf16 (OpenVINO)
     rec_bf16_probs: bool = False  # recognition's probabilities handed over in bf16 where it runs in bf16 (OpenVINO)
     reason: str = "exact: the official pipeline's arithmetic"
 
@@ -106,7 +107,7 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
         chosen = Profile(choice.backend, choice.precision, pixels_in_graph=in_graph, shape_buckets=True,
                          rec_min_width=32, pool_pages=True, fast_crops=True,
                          rec_streams=MEASURE if choice.backend == MEASURE else 1, det_logits=in_graph,
-                         rec_bf16_probs=in_graph,
+                         det_deconv_as_conv=in_graph, rec_bf16_probs=in_graph,
                          reason=choice.reason)
     if overrides:
         unknown = set(overrides) - set(KNOBS)
@@ -123,5 +124,6 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
     if MEASURE in (chosen.backend, chosen.precision) and device.kind == "gpu":
         raise ConfigError(f"hpip_profile: {MEASURE} is for the CPU; on {device} name the backend and precision")
     if chosen.backend not in ("openvino", MEASURE):  # only OpenVINO's graph is changed
-        chosen = dataclasses.replace(chosen, pixels_in_graph=False, det_logits=False, rec_bf16_probs=False)
+        chosen = dataclasses.replace(chosen, pixels_in_graph=False, det_logits=False,
+                                     det_deconv_as_conv=False, rec_bf16_probs=False)
     return chosen

@@ -38,7 +38,7 @@ class OvModel(RunsNow):
 
     def __init__(self, path: str | Path, device: Device, threads: int | None = None, precision: str = "f32",
                  shape_cache: int | None = None, pixels: tuple | None = None, streams: int = 1,
-                 logits: bool = False, bf16_probs: bool = False):
+                 logits: bool = False, bf16_probs: bool = False, deconv_as_conv: bool = False):
         """pixels = (alpha, beta), per channel: the model takes uint8 N x H x W x C pixels p and
         computes its input p * alpha + beta (planar float32) in the graph (`takes_pixels`).
         streams > 1: that many requests run side by side (`submit`), sharing the threads.
@@ -46,7 +46,10 @@ class OvModel(RunsNow):
         OpenVINO computes it in a 16-channel blocked layout, 16 times the work.
         bf16_probs: where the model ends in a Softmax, its output is handed over in bfloat16, as the
         bit patterns in uint16 (`bf16_probs` says so): half the bytes to write and to search, and
-        for non-negative numbers the patterns order as the values do, so argmax runs on them."""
+        for non-negative numbers the patterns order as the values do, so argmax runs on them.
+        deconv_as_conv: 2 x 2 transposed convolutions of stride 2 (DB's head) become 1 x 1
+        convolutions to 4 times the channels + depth-to-space, the same sums: OpenVINO runs the
+        transposed ones in f32 under a bf16 hint, the 1 x 1 ones in bf16."""
         import openvino as ov
 
         if device.kind != "cpu":
@@ -81,6 +84,7 @@ class OvModel(RunsNow):
             if pixels is not None:
                 self._model = _pixel_input(self._model, *pixels)
             self.returns_logits = logits and _drop_final_sigmoid(self._model)
+            self.deconvs_rewritten = _deconv_as_conv(self._model) if deconv_as_conv else 0
             self.bf16_probs = bf16_probs and _ends_in(self._model, "Softmax")
             if self.bf16_probs:
                 self._model = _bf16_output(self._model)
@@ -157,6 +161,35 @@ def _drop_final_sigmoid(model) -> bool:
     result.input(0).replace_source_output(result.input_value(0).get_node().input_value(0))
     model.validate_nodes_and_infer_types()
     return True
+
+
+def _deconv_as_conv(model) -> int:
+    """Replace each 2 x 2, stride 2, unpadded transposed convolution with constant weights by a
+    1 x 1 convolution to 4 x Cout channels and a depth-to-space: output (co, 2i + a, 2j + b) is
+    sum over ci of x(ci, i, j) * W(ci, co, a, b) either way. Returns how many were replaced."""
+    import openvino.opset13 as ops
+
+    done = 0
+    for node in model.get_ordered_ops():
+        if node.get_type_name() != "ConvolutionBackpropData" or node.get_input_size() != 2:
+            continue
+        attrs, weights = node.get_attributes(), node.input_value(1).get_node()
+        if (weights.get_type_name() != "Constant" or attrs["strides"] != [2, 2] or attrs["dilations"] != [1, 1]
+                or any(attrs["pads_begin"] + attrs["pads_end"] + attrs["output_padding"])):
+            continue
+        w = weights.get_data()  # Cin x Cout x kh x kw
+        if w.shape[2:] != (2, 2):
+            continue
+        # channel co * 4 + a * 2 + b holds the tap (a, b) of output channel co: depth_first's order
+        w = np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(w.shape[1] * 4, w.shape[0], 1, 1))
+        conv = ops.convolution(node.input_value(0), ops.constant(w), [1, 1], [0, 0], [0, 0], [1, 1])
+        spread = ops.depth_to_space(conv, "depth_first", 2)
+        for target in node.output(0).get_target_inputs():
+            target.replace_source_output(spread.output(0))
+        done += 1
+    if done:
+        model.validate_nodes_and_infer_types()
+    return done
 
 
 def _bf16_output(model):
