@@ -6,8 +6,10 @@ fast path reads the same text as the exact one on the demo and golden images, ba
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -19,6 +21,7 @@ from ocrflow import create_pipeline, det, rec, shapes
 from ocrflow.engine import calibrate, hpip, load_model, parse_device
 from ocrflow.errors import ConfigError, InputError
 from ocrflow.models import resolve
+from ocrflow.timing import StageTimer
 
 
 def test_bucket_is_a_few_sizes_with_little_padding():
@@ -220,6 +223,51 @@ def test_pool_is_flushed_at_its_limits_and_before_a_bad_input(fast, monkeypatch,
     assert next(gen)["input_path"] == GOLDEN[0]  # results before the bad input are not lost
     with pytest.raises(InputError, match="broken.jpg"):
         next(gen)
+
+
+def test_fast_path_detects_the_next_page_in_a_thread_with_the_same_results(fast, pipeline, monkeypatch):
+    def spy(p):
+        calls, real = [], p.detector.score_map
+
+        def score_map(*args, **kwargs):
+            calls.append(threading.get_ident())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(p.detector, "score_map", score_map)
+        return calls
+
+    main = threading.get_ident()
+    ahead, exact = spy(fast), spy(pipeline)
+    timer = StageTimer()
+    together = list(fast.predict(GOLDEN, timer=timer))
+    list(pipeline.predict(GOLDEN[:2]))
+    assert len(ahead) == len(GOLDEN) and main not in ahead  # use_hpip: detection one page ahead, in a thread
+    assert exact == [main, main]  # the exact path: page by page in this thread
+    assert timer.seconds["det_wait"] > 0 and timer.seconds["det_model"] > 0
+    # one thread allowed: detection in this thread, and the results are the same
+    monkeypatch.setattr(fast, "config", dataclasses.replace(fast.config, cpu_threads=1))
+    ahead.clear()
+    alone = list(fast.predict(GOLDEN))
+    assert set(ahead) == {main}
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(a["dt_polys"], b["dt_polys"])
+        assert a["rec_text"] == b["rec_text"]
+
+
+def test_stopping_early_stops_the_detection_thread(fast):
+    before = threading.active_count()
+    gen = fast.predict(GOLDEN)
+    next(gen)
+    gen.close()
+    assert threading.active_count() == before
+
+
+def test_an_owned_score_map_outlives_the_next_run(pipeline):
+    first, second = (cv2.imread(p) for p in GOLDEN[:2])
+    kept = pipeline.detector.score_map(first, own=True)
+    again = kept.copy()
+    pipeline.detector.score_map(second, own=True)
+    np.testing.assert_array_equal(kept, again)
 
 
 def test_pages_read_before_a_raised_error_are_not_lost(fast):

@@ -268,38 +268,62 @@ class OCRPipeline:
                     memory.after_prediction()
                 yield key, data
 
-        items = iter(items)
-        while True:
-            try:
-                item = next(items, _END)
-                if item is _END:
-                    break
-                key, image = item
-                if not isinstance(image, Exception):
-                    page, doc_res = self.preprocess(image, conf, timer)
-                    boxes, scores = self.detect(page, params, timer)
-                    with stage(timer, "crop"):
-                        crops = [crop_box(page, box, self.profile.fast_crops) for box in boxes]
-                    data = {"dt_polys": boxes, "dt_scores": scores}
-                    if doc_res is not None:
-                        data.update(doc_preprocessor_res=doc_res, _page=page)
-                    others: dict[int, np.ndarray] = {}
-                    if conf.use_textline_orientation:
-                        data["textline_orientation_angles"], crops, others = self.stage("textline").orient(
-                            crops, conf.textline_orientation_verify, timer)
-            except Exception:
-                yield from flush()  # the pages before the failure are not lost
-                raise
-            if isinstance(image, Exception):
-                yield from flush()
-                yield key, image
-                continue
-            pending.append((key, data, crops, others))
-            held_crops += len(crops) + len(others)
-            held_bytes += page.nbytes
-            if not self.profile.pool_pages or held_crops >= self.POOL_CROPS or held_bytes >= self.POOL_BYTES:
-                yield from flush()
-        yield from flush()
+        # Where pages are pooled for recognition (use_hpip) and more than one thread is allowed, the
+        # next page's preprocessing and detection model run in a thread while this one finds the
+        # boxes and crops the lines of this page (PP-OCRv6_tiny 5% faster). Not on the exact path,
+        # where each page's recognition would run beside the next page's detection (9% slower).
+        ahead = self.profile.pool_pages and conf.cpu_threads != 1
+
+        def located() -> Iterator:
+            for key, image in items:
+                if isinstance(image, Exception):
+                    yield key, image, None, None, None
+                    continue
+                page, doc_res = self.preprocess(image, conf, timer)
+                yield key, image, page, doc_res, self.detector.score_map(page, params, timer, own=ahead)
+
+        maps = read_ahead(located()) if ahead else located()
+        try:  # the thread stops, and lets go of its input, when this generator is closed
+            while True:
+                try:
+                    with stage(timer if ahead else None, "det_wait"):
+                        item = next(maps, _END)
+                    if item is _END:
+                        break
+                    key, image, page, doc_res, score_map = item
+                    if not isinstance(image, Exception):
+                        data, crops, others = self._lines(page, doc_res, score_map, conf, params, timer)
+                except Exception:
+                    yield from flush()  # the pages before the failure are not lost
+                    raise
+                if isinstance(image, Exception):
+                    yield from flush()
+                    yield key, image
+                    continue
+                pending.append((key, data, crops, others))
+                held_crops += len(crops) + len(others)
+                held_bytes += page.nbytes
+                if not self.profile.pool_pages or held_crops >= self.POOL_CROPS or held_bytes >= self.POOL_BYTES:
+                    yield from flush()
+            yield from flush()
+        finally:
+            maps.close()
+
+    def _lines(self, page: np.ndarray, doc_res: dict | None, score_map: np.ndarray, conf: cfg.PipelineConfig,
+               params: det.DetParams, timer: StageTimer | None) -> tuple[dict, list, dict]:
+        """A detected page's result so far, its lines' crops (turned upright where the text line
+        stage runs) and the crops that stage doubts, the other way round, to read both ways."""
+        boxes, scores = self.detector.boxes(score_map, page.shape, params, timer)
+        with stage(timer, "crop"):
+            crops = [crop_box(page, box, self.profile.fast_crops) for box in boxes]
+        data = {"dt_polys": boxes, "dt_scores": scores}
+        if doc_res is not None:
+            data.update(doc_preprocessor_res=doc_res, _page=page)
+        others: dict[int, np.ndarray] = {}
+        if conf.use_textline_orientation:
+            data["textline_orientation_angles"], crops, others = self.stage("textline").orient(
+                crops, conf.textline_orientation_verify, timer)
+        return data, crops, others
 
     def _keep_better_readings(self, pending, texts: list, alignment: list | None, batch_size: int,
                               timer: StageTimer | None) -> None:

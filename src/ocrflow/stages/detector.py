@@ -29,15 +29,27 @@ class TextDetector:
     def __call__(self, image: np.ndarray, params: det.DetParams | None = None,
                  timer: StageTimer | None = None) -> tuple[np.ndarray, list[float]]:
         params = params or self.params
+        return self.boxes(self.score_map(image, params, timer), image.shape, params, timer)
+
+    def score_map(self, image: np.ndarray, params: det.DetParams | None = None, timer: StageTimer | None = None,
+                  own: bool = False) -> np.ndarray:
+        """The text probability map of the page's part of the model input. own=False: it may be
+        the model's output buffer, overwritten by this thread's next run; own=True: a copy where so."""
+        params = params or self.params
         h, w = image.shape[:2]
         with stage(timer, "det_pre"):
             make = det.preprocess_pixels if self.model.takes_pixels else det.preprocess
             x = make(image, params, self.norm, self.round_shape)
             xh, xw = det.input_size(h, w, params)
         with stage(timer, "det_model"):
-            prob = self.model.run(x, copy=False)[0, 0, :xh, :xw]  # read before this thread's next run
+            prob = self.model.run(x, copy=False)[0, 0, :xh, :xw]
             if self.model.returns_logits:
-                prob = det.sigmoid(prob)
+                return det.sigmoid(prob)  # a new array
+            return prob.copy() if own else prob
+
+    def boxes(self, prob: np.ndarray, shape: tuple, params: det.DetParams | None = None,
+              timer: StageTimer | None = None) -> tuple[np.ndarray, list[float]]:
+        """Boxes and scores in the pixels of a page of `shape` from its score map."""
         with stage(timer, "det_post"):
-            boxes, scores = det.postprocess(prob, h, w, params)
+            boxes, scores = det.postprocess(prob, shape[0], shape[1], params or self.params)
             return det.sort_boxes(boxes, scores)
