@@ -39,7 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ocrflow.timing import STAGES
+from ocrflow.timing import MODELS, STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -96,11 +96,11 @@ def summarise(name: str, lines: list[dict], rss: float) -> dict:
     if stages:
         total = {k: sum(s.get(k, 0.0) for s in stages) for k in STAGES}
         out["stages_s"] = total
-        # Everything but waiting for the models (untimed gaps included), as a share of wall time.
-        # Where detection ran ahead in a thread, this thread's wait for it (det_wait) is what the
-        # pages wait for; its det_model overlaps this thread's work.
-        ahead = any("det_wait" in s for s in stages)
-        out["outside_share"] = 1 - (total["det_wait" if ahead else "det_model"] + total["rec_model"]) / sum(secs)
+        # The wall time in which no model ran (untimed gaps included), as a share: where detection
+        # ran ahead in a thread its time overlaps this thread's, so the models' union is taken
+        # (StageTimer's MODELS); older runs without it: their sum.
+        models = sum(s.get(MODELS, s.get("det_model", 0.0) + s.get("rec_model", 0.0)) for s in stages)
+        out["outside_share"] = 1 - models / sum(secs)
     if extra:
         out["startup"] = extra[0]
     return out

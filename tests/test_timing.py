@@ -8,7 +8,7 @@ import cv2
 from conftest import DEMO
 
 from ocrflow import timing
-from ocrflow.timing import STAGES, StageTimer
+from ocrflow.timing import MODELS, STAGES, StageTimer
 
 
 def test_predict_times_every_stage(pipeline):
@@ -17,7 +17,7 @@ def test_predict_times_every_stage(pipeline):
                                     use_doc_unwarping=True, use_textline_orientation=True))
     assert len(results) == 2 and results[0]["rec_text"] == results[1]["rec_text"]
     done = set(STAGES) - {"det_wait"}  # the exact path detects in this thread: no wait for one ahead
-    assert set(timer.seconds) == done
+    assert set(timer.seconds) == done | {MODELS}
     assert all(timer.seconds[s] > 0 for s in done)
 
 
@@ -43,3 +43,20 @@ def test_a_stage_timer_adds_up_across_threads(monkeypatch):
     for t in threads:
         t.join()
     assert timer.seconds == {"rec_pre": 20000.0}  # no addition lost between threads
+
+
+def test_the_models_time_counts_overlapping_model_stages_once(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+    timer = StageTimer()
+    with timer("det_model"):  # 0-4 s, and recognition 1-3 s beside it (as from another thread)
+        now[0] = 1.0
+        with timer("rec_model"):
+            now[0] = 3.0
+        now[0] = 4.0
+    with timer("det_post"):  # no model: 4-5 s
+        now[0] = 5.0
+    with timer("rec_model"):  # 5-7 s
+        now[0] = 7.0
+    assert timer.seconds == {"det_model": 4.0, "rec_model": 4.0, "det_post": 1.0, MODELS: 6.0}
+
