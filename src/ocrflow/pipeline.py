@@ -270,7 +270,7 @@ class OCRPipeline:
 
         # Where pages are pooled for recognition (use_hpip) and more than one thread is allowed, the
         # next page's preprocessing and detection model run in a thread while this one finds the
-        # boxes and crops the lines of this page (PP-OCRv6_tiny 5% faster). Not on the exact path,
+        # boxes and crops the lines of this page (PP-OCRv6_tiny 0-6% faster). Not on the exact path,
         # where each page's recognition would run beside the next page's detection (9% slower).
         ahead = self.profile.pool_pages and conf.cpu_threads != 1
 
