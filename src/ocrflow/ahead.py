@@ -1,9 +1,10 @@
-"""The next page read in a thread while the models run on this one.
+"""The next item of a generator made in a thread while this one works on the last.
 
 Reading a page (file, JPEG decode, PDF render) is single-threaded work that the pipeline would
 otherwise wait for between pages; decoding in a thread of its own overlaps it with the models'
-forward passes, which release the GIL. One page is read ahead at most, so the memory held grows by
-one page, and the pages come out in their order, errors in their place.
+forward passes, which release the GIL. Under use_hpip the next page's detection runs ahead the
+same way. One item is made ahead at most, so the memory held grows by one page, and the items
+come out in their order, errors in their place.
 """
 
 from __future__ import annotations

@@ -117,8 +117,8 @@ class OvModel(RunsNow):
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
-        out = _alone_if_first(lambda: request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0])
-        return out.view(np.uint16) if self.bf16_probs else out
+        return _handed(_alone_if_first(lambda: request.infer({0: x}, share_inputs=True, share_outputs=not copy)[0]),
+                       self.bf16_probs)
 
     def submit(self, x: np.ndarray):
         """x started on a free request: up to `streams` run side by side. As for run(copy=False), x
@@ -142,11 +142,16 @@ class _Job:
 
     def result(self) -> np.ndarray:
         self._request.wait()
-        out = self._request.get_output_tensor(0).data
-        return out.view(np.uint16) if self._bf16 else out  # OpenVINO shows bf16 as float16
+        return _handed(self._request.get_output_tensor(0).data, self._bf16)
 
     def release(self) -> None:
         self._idle.append(self._request)  # reused by the next submit: its output buffer is overwritten
+
+
+def _handed(out: np.ndarray, bf16: bool) -> np.ndarray:
+    """An output as the caller takes it: a bf16 output as its uint16 bit patterns (OpenVINO shows
+    bf16 data as float16)."""
+    return out.view(np.uint16) if bf16 else out
 
 
 def _ends_in(model, op: str) -> bool:
