@@ -95,6 +95,9 @@ class Profile:
 
 EXACT = Profile()
 KNOBS = tuple(f.name for f in dataclasses.fields(Profile) if f.name != "reason")
+# The knobs that change OpenVINO's graph: on under use_hpip where a model may run on OpenVINO, and
+# off on any other backend, whatever the overrides say.
+GRAPH_KNOBS = ("pixels_in_graph", "det_logits", "det_deconv_as_conv", "rec_bf16_probs")
 
 
 def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: dict | None = None) -> Profile:
@@ -104,11 +107,9 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
     else:
         choice = choose(device)
         in_graph = choice.backend in ("openvino", MEASURE)  # where the model runs on OpenVINO
-        chosen = Profile(choice.backend, choice.precision, pixels_in_graph=in_graph, shape_buckets=True,
-                         rec_min_width=32, pool_pages=True, fast_crops=True,
-                         rec_streams=MEASURE if choice.backend == MEASURE else 1, det_logits=in_graph,
-                         det_deconv_as_conv=in_graph, rec_bf16_probs=in_graph,
-                         reason=choice.reason)
+        chosen = Profile(choice.backend, choice.precision, shape_buckets=True, rec_min_width=32, pool_pages=True,
+                         fast_crops=True, rec_streams=MEASURE if choice.backend == MEASURE else 1,
+                         reason=choice.reason, **dict.fromkeys(GRAPH_KNOBS, in_graph))
     if overrides:
         unknown = set(overrides) - set(KNOBS)
         if unknown:
@@ -124,6 +125,5 @@ def profile(use_hpip: bool, device: Device, backend: str = "auto", overrides: di
     if MEASURE in (chosen.backend, chosen.precision) and device.kind == "gpu":
         raise ConfigError(f"hpip_profile: {MEASURE} is for the CPU; on {device} name the backend and precision")
     if chosen.backend not in ("openvino", MEASURE):  # only OpenVINO's graph is changed
-        chosen = dataclasses.replace(chosen, pixels_in_graph=False, det_logits=False,
-                                     det_deconv_as_conv=False, rec_bf16_probs=False)
+        chosen = dataclasses.replace(chosen, **dict.fromkeys(GRAPH_KNOBS, False))
     return chosen
